@@ -1,0 +1,219 @@
+//! Durable job queue in the database.
+//!
+//! A job is a typed payload ([`Job`]) stored as JSON. Workers claim one job at a time by moving it to
+//! `running` with a lease; on PostgreSQL the claim uses `FOR UPDATE SKIP LOCKED` so several worker
+//! processes never take the same row; on SQLite the single writer makes the claiming UPDATE atomic.
+//! A worker that dies leaves an expired lease and the job is claimed again; a failing job is retried
+//! with exponential backoff, then marked `failed`. Handlers must therefore be idempotent.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+
+use crate::db::{Backend, Db, now};
+use crate::mail::{Mailer, OutgoingEmail, SendError};
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", content = "data", rename_all = "snake_case")]
+pub enum Job {
+    SendEmail(OutgoingEmail),
+    /// Deletes expired sessions, old login attempts and old finished jobs.
+    Housekeeping,
+}
+
+impl Job {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Job::SendEmail(_) => "send_email",
+            Job::Housekeeping => "housekeeping",
+        }
+    }
+}
+
+/// How long a claimed job is ours before another worker may take it over.
+pub const LEASE_SECONDS: i64 = 300;
+
+fn wakeup() -> &'static Notify {
+    static NOTIFY: OnceLock<Notify> = OnceLock::new();
+    NOTIFY.get_or_init(Notify::new)
+}
+
+/// Adds a job, to run as soon as a worker is free.
+pub async fn enqueue(db: &Db, job: &Job) -> anyhow::Result<i64> {
+    let t = now();
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO jobs (kind, payload, state, attempts, max_attempts, run_after, created_at, updated_at) \
+         VALUES ($1, $2, 'queued', 0, 5, $3, $3, $3) RETURNING id",
+    )
+    .bind(job.kind())
+    .bind(serde_json::to_string(job)?)
+    .bind(t)
+    .fetch_one(&db.pool)
+    .await?;
+    // A hint for workers in this process; others find the row at their next poll.
+    wakeup().notify_waiters();
+    Ok(id)
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct Claimed {
+    id: i64,
+    payload: String,
+    attempts: i64,
+    max_attempts: i64,
+}
+
+async fn claim(db: &Db, worker: &str) -> anyhow::Result<Option<Claimed>> {
+    let t = now();
+    let lock = if db.backend == Backend::Postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
+    let sql = format!(
+        "UPDATE jobs SET state = 'running', attempts = attempts + 1, locked_by = $1, locked_until = $2, updated_at = $3 \
+         WHERE id = (SELECT id FROM jobs WHERE (state = 'queued' AND run_after <= $3) \
+                     OR (state = 'running' AND locked_until < $3) ORDER BY run_after, id LIMIT 1 {lock}) \
+         RETURNING id, payload, attempts, max_attempts"
+    );
+    Ok(sqlx::query_as(&sql).bind(worker).bind(t + LEASE_SECONDS).bind(t).fetch_optional(&db.pool).await?)
+}
+
+/// Seconds to wait before attempt `attempts + 1`: 30 s, 1 min, 2 min… capped at one hour.
+pub fn backoff(attempts: i64) -> i64 {
+    (30i64 << attempts.clamp(0, 7)).min(3600)
+}
+
+async fn finish(db: &Db, id: i64, worker: &str) -> anyhow::Result<()> {
+    sqlx::query("UPDATE jobs SET state = 'done', locked_by = NULL, locked_until = NULL, updated_at = $1 WHERE id = $2 AND locked_by = $3")
+        .bind(now())
+        .bind(id)
+        .bind(worker)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+async fn fail(db: &Db, job: &Claimed, worker: &str, error: &str, permanent: bool) -> anyhow::Result<()> {
+    let t = now();
+    let give_up = permanent || job.attempts >= job.max_attempts;
+    sqlx::query(
+        "UPDATE jobs SET state = $1, run_after = $2, last_error = $3, locked_by = NULL, locked_until = NULL, updated_at = $4 \
+         WHERE id = $5 AND locked_by = $6",
+    )
+    .bind(if give_up { "failed" } else { "queued" })
+    .bind(t + backoff(job.attempts))
+    .bind(error)
+    .bind(t)
+    .bind(job.id)
+    .bind(worker)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+/// What a worker needs to run jobs.
+#[derive(Clone)]
+pub struct Runner {
+    pub db: Db,
+    pub mailer: Mailer,
+}
+
+impl Runner {
+    async fn execute(&self, job: &Job) -> Result<(), (String, bool)> {
+        match job {
+            Job::SendEmail(email) => self.mailer.send(&self.db, email).await.map_err(|e| match e {
+                SendError::Permanent(m) => (m, true),
+                SendError::Transient(m) => (m, false),
+            }),
+            Job::Housekeeping => {
+                let r = async {
+                    crate::auth::session::purge_expired(&self.db).await?;
+                    crate::auth::throttle::purge_old(&self.db).await?;
+                    sqlx::query("DELETE FROM jobs WHERE state = 'done' AND updated_at < $1")
+                        .bind(now() - 7 * 86_400)
+                        .execute(&self.db.pool)
+                        .await?;
+                    anyhow::Ok(())
+                };
+                r.await.map_err(|e| (e.to_string(), false))
+            }
+        }
+    }
+
+    /// Claims and runs one job; `Ok(false)` when the queue had nothing ready.
+    pub async fn run_one(&self, worker: &str) -> anyhow::Result<bool> {
+        let Some(claimed) = claim(&self.db, worker).await? else { return Ok(false) };
+        if claimed.attempts > claimed.max_attempts {
+            // A lease expired after the last allowed attempt: the job keeps crashing its worker.
+            fail(&self.db, &claimed, worker, "worker lost the job too many times", true).await?;
+            return Ok(true);
+        }
+        let job: Job = match serde_json::from_str(&claimed.payload) {
+            Ok(job) => job,
+            Err(e) => {
+                fail(&self.db, &claimed, worker, &format!("unreadable payload: {e}"), true).await?;
+                return Ok(true);
+            }
+        };
+        match self.execute(&job).await {
+            Ok(()) => finish(&self.db, claimed.id, worker).await?,
+            Err((error, permanent)) => {
+                tracing::warn!(job = claimed.id, kind = job.kind(), attempt = claimed.attempts, permanent, %error, "job failed");
+                fail(&self.db, &claimed, worker, &error, permanent).await?;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Runs until `shutdown` resolves: drains ready jobs, then waits for a wake-up or a one-second tick.
+    pub async fn run(self, worker: String, shutdown: tokio::sync::watch::Receiver<bool>) {
+        let mut shutdown = shutdown;
+        let mut last_housekeeping = 0;
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            if now() - last_housekeeping > 3600 {
+                last_housekeeping = now();
+                if let Err(e) = self.execute(&Job::Housekeeping).await {
+                    tracing::warn!(error = %e.0, "housekeeping failed");
+                }
+            }
+            match self.run_one(&worker).await {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => tracing::error!(error = %e, "job queue unavailable"),
+            }
+            tokio::select! {
+                _ = wakeup().notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+}
+
+/// Counts jobs by state (for `terrain check` and tests).
+pub async fn counts(db: &Db) -> anyhow::Result<Vec<(String, i64)>> {
+    Ok(sqlx::query_as("SELECT state, COUNT(*) FROM jobs GROUP BY state ORDER BY state").fetch_all(&db.pool).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        assert_eq!(backoff(0), 30);
+        assert_eq!(backoff(1), 60);
+        assert_eq!(backoff(3), 240);
+        assert_eq!(backoff(50), 3600);
+    }
+
+    #[test]
+    fn jobs_round_trip_as_json() {
+        let job = Job::SendEmail(OutgoingEmail { to: "a@b.fr".into(), subject: "Objet".into(), text: "Bonjour".into() });
+        let json = serde_json::to_string(&job).unwrap();
+        assert!(json.contains("\"kind\":\"send_email\""));
+        assert_eq!(serde_json::from_str::<Job>(&json).unwrap(), job);
+    }
+}

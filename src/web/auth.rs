@@ -1,0 +1,1 @@
+pub fn routes() -> axum::Router<crate::app::App> { axum::Router::new() }

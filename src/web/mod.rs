@@ -1,0 +1,25 @@
+//! The web layer: HTML pages (French), the JSON API, and the middleware every response goes through.
+pub mod api;
+pub mod assets;
+pub mod auth;
+pub mod error;
+pub mod middleware;
+pub mod pages;
+
+use axum::Router;
+
+use crate::app::App;
+
+pub type AppState = App;
+
+pub fn router(app: App) -> Router {
+    Router::new()
+        .merge(auth::routes())
+        .merge(pages::routes())
+        .nest("/api/v1", api::routes())
+        .merge(assets::routes())
+        .layer(axum::middleware::from_fn_with_state(app.clone(), middleware::csrf))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), middleware::security_headers))
+        .layer(middleware::trace_layers())
+        .with_state(app)
+}
