@@ -99,7 +99,8 @@ impl Default for Charter {
             accent: "#c8553d".into(),
             background: "#f7f5f0".into(),
             text: "#1c1c1c".into(),
-            font_family: "system-ui, -apple-system, \"Segoe UI\", Roboto, \"Noto Sans\", sans-serif".into(),
+            font_family:
+                "system-ui, -apple-system, \"Segoe UI\", Roboto, \"Noto Sans\", sans-serif".into(),
         }
     }
 }
@@ -156,7 +157,11 @@ pub struct ConfigError {
 }
 
 fn err(key: &str, source_name: &str, why: impl Into<String>) -> ConfigError {
-    ConfigError { key: key.into(), source_name: source_name.into(), why: why.into() }
+    ConfigError {
+        key: key.into(),
+        source_name: source_name.into(),
+        why: why.into(),
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -178,10 +183,18 @@ const ENV_KEYS: &[(&str, &str, Kind)] = &[
     ("TERRAIN_SMTP_USERNAME", "smtp.username", Kind::Str),
     ("TERRAIN_SMTP_PASSWORD", "smtp.password", Kind::Str),
     ("TERRAIN_SMTP_TIMEOUT", "smtp.timeout", Kind::Int),
-    ("TERRAIN_REQUIRE_TOTP_FOR_NATIONAL", "require_totp_for_national", Kind::Bool),
+    (
+        "TERRAIN_REQUIRE_TOTP_FOR_NATIONAL",
+        "require_totp_for_national",
+        Kind::Bool,
+    ),
     ("TERRAIN_OUTBOX", "outbox", Kind::Bool),
     ("TERRAIN_WORKERS", "workers", Kind::Int),
-    ("TERRAIN_SESSION_IDLE_MINUTES", "session_idle_minutes", Kind::Int),
+    (
+        "TERRAIN_SESSION_IDLE_MINUTES",
+        "session_idle_minutes",
+        Kind::Int,
+    ),
     ("TERRAIN_TRUST_PROXY", "trust_proxy", Kind::Bool),
     ("TERRAIN_LOG_FORMAT", "log_format", Kind::Str),
 ];
@@ -196,7 +209,9 @@ pub struct Overrides {
 impl Config {
     /// Loads the configuration from an optional file, the process environment and command-line overrides.
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
-        let env: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k.starts_with("TERRAIN_")).collect();
+        let env: Vec<(String, String)> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("TERRAIN_"))
+            .collect();
         Self::load_from(file, &env, overrides)
     }
 
@@ -212,7 +227,11 @@ impl Config {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| err("config file", &name, format!("cannot read it: {e}")))?;
             table = text.parse::<toml::Table>().map_err(|e| {
-                err("config file", &name, format!("not valid TOML: {}", e.message()))
+                err(
+                    "config file",
+                    &name,
+                    format!("not valid TOML: {}", e.message()),
+                )
             })?;
         }
         for (name, value) in env {
@@ -222,10 +241,17 @@ impl Config {
             let parsed = match kind {
                 Kind::Str => toml::Value::String(value.clone()),
                 Kind::Int => toml::Value::Integer(
-                    value.trim().parse().map_err(|_| err(key, name, format!("'{value}' is not a whole number")))?,
+                    value
+                        .trim()
+                        .parse()
+                        .map_err(|_| err(key, name, format!("'{value}' is not a whole number")))?,
                 ),
                 Kind::Bool => toml::Value::Boolean(parse_bool(value).ok_or_else(|| {
-                    err(key, name, format!("'{value}' is not a boolean (true/false, 1/0, yes/no)"))
+                    err(
+                        key,
+                        name,
+                        format!("'{value}' is not a boolean (true/false, 1/0, yes/no)"),
+                    )
                 })?),
             };
             set_path(&mut table, key, parsed);
@@ -237,7 +263,13 @@ impl Config {
             set_path(&mut table, "database_url", toml::Value::String(url.clone()));
         }
         let config: Config = Config::deserialize(toml::Value::Table(table)).map_err(|e| {
-            err("settings", file.map(|f| f.display().to_string()).as_deref().unwrap_or("environment"), e.message().to_string())
+            err(
+                "settings",
+                file.map(|f| f.display().to_string())
+                    .as_deref()
+                    .unwrap_or("environment"),
+                e.message().to_string(),
+            )
         })?;
         config.validate()?;
         Ok(config)
@@ -246,18 +278,31 @@ impl Config {
     fn validate(&self) -> Result<(), ConfigError> {
         self.listen_addr()?;
         let url = self.database_url.expose();
-        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
             return Err(err(
                 "database_url",
                 "TERRAIN_DATABASE_URL / --database-url",
                 "must start with sqlite:// (embedded default) or postgres:// (PostgreSQL)",
             ));
         }
-        if !self.public_url.is_empty() && !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://")) {
-            return Err(err("public_url", "TERRAIN_PUBLIC_URL", "must start with http:// or https://"));
+        if !self.public_url.is_empty()
+            && !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://"))
+        {
+            return Err(err(
+                "public_url",
+                "TERRAIN_PUBLIC_URL",
+                "must start with http:// or https://",
+            ));
         }
         if self.mail_from.parse::<lettre::message::Mailbox>().is_err() {
-            return Err(err("mail_from", "TERRAIN_MAIL_FROM", format!("'{}' is not an e-mail address", self.mail_from)));
+            return Err(err(
+                "mail_from",
+                "TERRAIN_MAIL_FROM",
+                format!("'{}' is not an e-mail address", self.mail_from),
+            ));
         }
         if self.smtp.host.is_empty() && !self.outbox {
             return Err(err(
@@ -267,7 +312,11 @@ impl Config {
             ));
         }
         if self.session_idle_minutes < 5 {
-            return Err(err("session_idle_minutes", "TERRAIN_SESSION_IDLE_MINUTES", "must be at least 5"));
+            return Err(err(
+                "session_idle_minutes",
+                "TERRAIN_SESSION_IDLE_MINUTES",
+                "must be at least 5",
+            ));
         }
         for (key, value) in [
             ("charter.primary", &self.charter.primary),
@@ -277,19 +326,31 @@ impl Config {
             ("charter.text", &self.charter.text),
         ] {
             if !is_hex_colour(value) {
-                return Err(err(key, "config file", format!("'{value}' is not a colour like #0b4f5c")));
+                return Err(err(
+                    key,
+                    "config file",
+                    format!("'{value}' is not a colour like #0b4f5c"),
+                ));
             }
         }
         if self.charter.font_family.contains([';', '{', '}', '<']) {
-            return Err(err("charter.font_family", "config file", "must be a CSS font list without ; { } <"));
+            return Err(err(
+                "charter.font_family",
+                "config file",
+                "must be a CSS font list without ; { } <",
+            ));
         }
         Ok(())
     }
 
     pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
-        self.listen
-            .parse()
-            .map_err(|_| err("listen", "TERRAIN_LISTEN / --listen", format!("'{}' is not an address like 127.0.0.1:8080", self.listen)))
+        self.listen.parse().map_err(|_| {
+            err(
+                "listen",
+                "TERRAIN_LISTEN / --listen",
+                format!("'{}' is not an address like 127.0.0.1:8080", self.listen),
+            )
+        })
     }
 
     /// The public base URL without a trailing slash (defaults to http://LISTEN).
@@ -309,7 +370,9 @@ impl Config {
     /// Directory for the SQLite file, created on first start.
     pub fn sqlite_dir(&self) -> Option<PathBuf> {
         let url = self.database_url.expose();
-        let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))?;
         let path = path.split('?').next().unwrap_or(path);
         if path.is_empty() || path == ":memory:" {
             return None;
@@ -349,7 +412,9 @@ fn is_hex_colour(value: &str) -> bool {
 fn set_path(table: &mut toml::Table, path: &str, value: toml::Value) {
     match path.split_once('.') {
         Some((head, rest)) => {
-            let entry = table.entry(head.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let entry = table
+                .entry(head.to_string())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
             if !entry.is_table() {
                 *entry = toml::Value::Table(toml::Table::new());
             }
@@ -368,14 +433,22 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn defaults_need_smtp_or_outbox() {
         let e = Config::load_from(None, &[], &Overrides::default()).unwrap_err();
         assert!(e.to_string().contains("smtp.host"), "{e}");
-        let c = Config::load_from(None, &env(&[("TERRAIN_OUTBOX", "true")]), &Overrides::default()).unwrap();
+        let c = Config::load_from(
+            None,
+            &env(&[("TERRAIN_OUTBOX", "true")]),
+            &Overrides::default(),
+        )
+        .unwrap();
         assert_eq!(c.listen, "127.0.0.1:8080");
         assert!(c.database_url.expose().starts_with("sqlite://data/"));
     }
@@ -410,7 +483,10 @@ mod tests {
         let c = Config::load_from(
             Some(&path),
             &env(&[("TERRAIN_SMTP_PORT", "2626")]),
-            &Overrides { listen: Some("127.0.0.1:9100".into()), database_url: None },
+            &Overrides {
+                listen: Some("127.0.0.1:9100".into()),
+                database_url: None,
+            },
         )
         .unwrap();
         assert_eq!(c.listen, "127.0.0.1:9100");
@@ -418,7 +494,9 @@ mod tests {
         assert_eq!(c.charter.primary, "#112233");
 
         std::fs::write(&path, "lisen = \"x\"\n").unwrap();
-        let e = Config::load_from(Some(&path), &[], &Overrides::default()).unwrap_err().to_string();
+        let e = Config::load_from(Some(&path), &[], &Overrides::default())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("unknown field") && e.contains("lisen"), "{e}");
     }
 
@@ -435,7 +513,10 @@ mod tests {
         )
         .unwrap();
         let debug = format!("{c:?}");
-        assert!(!debug.contains("hunter2") && !debug.contains("s3cret"), "{debug}");
+        assert!(
+            !debug.contains("hunter2") && !debug.contains("s3cret"),
+            "{debug}"
+        );
         assert_eq!(c.database_url_redacted(), "postgres://app:***@db/terrain");
     }
 }

@@ -63,10 +63,36 @@ impl Db {
     /// Connects to the database the URL names: `sqlite://PATH` (file created if missing) or `postgres://…`.
     pub async fn connect(url: &str) -> anyhow::Result<Db> {
         install_default_drivers();
-        let backend = if url.starts_with("sqlite:") { Backend::Sqlite } else { Backend::Postgres };
+        // One direct connection first: a wrong host or password fails at once with the driver's reason,
+        // instead of the pool retrying until its timeout.
+        {
+            use sqlx::Connection;
+            let probe = if url.starts_with("sqlite:") && !url.contains('?') {
+                format!("{url}?mode=rwc")
+            } else {
+                url.to_string()
+            };
+            let conn = tokio::time::timeout(
+                Duration::from_secs(15),
+                sqlx::AnyConnection::connect(&probe),
+            )
+            .await
+            .map_err(|_| anyhow::anyhow!("the database did not answer within 15 s"))?
+            .context("cannot connect to the database")?;
+            conn.close().await?;
+        }
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        };
         let pool = match backend {
             Backend::Sqlite => {
-                let url = if url.contains('?') { url.to_string() } else { format!("{url}?mode=rwc") };
+                let url = if url.contains('?') {
+                    url.to_string()
+                } else {
+                    format!("{url}?mode=rwc")
+                };
                 AnyPoolOptions::new()
                     .max_connections(8)
                     .acquire_timeout(Duration::from_secs(30))
@@ -85,11 +111,13 @@ impl Db {
                     .connect(&url)
                     .await
             }
-            Backend::Postgres => AnyPoolOptions::new()
-                .max_connections(16)
-                .acquire_timeout(Duration::from_secs(30))
-                .connect(url)
-                .await,
+            Backend::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect(url)
+                    .await
+            }
         }
         .with_context(|| format!("cannot open the {} database", backend.name()))?;
         Ok(Db { pool, backend })
@@ -128,12 +156,14 @@ impl Db {
                     .execute(&mut *tx)
                     .await
                     .with_context(|| format!("migration {} ({}) failed", m.version, m.name))?;
-                sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
-                    .bind(m.version)
-                    .bind(m.name)
-                    .bind(now())
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+                )
+                .bind(m.version)
+                .bind(m.name)
+                .bind(now())
+                .execute(&mut *tx)
+                .await?;
                 tx.commit().await?;
                 applied.push(m.version);
             }
@@ -148,9 +178,11 @@ impl Db {
 
     /// Versions recorded as applied, in order.
     pub async fn applied_versions(&self) -> anyhow::Result<Vec<i64>> {
-        Ok(sqlx::query_scalar("SELECT version FROM schema_migrations ORDER BY version")
-            .fetch_all(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT version FROM schema_migrations ORDER BY version")
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 
     /// True when the database answers and every embedded migration is applied.
@@ -185,7 +217,12 @@ mod tests {
         assert_eq!(SQLITE_MIGRATIONS.len(), POSTGRES_MIGRATIONS.len());
         for (s, p) in SQLITE_MIGRATIONS.iter().zip(POSTGRES_MIGRATIONS) {
             assert_eq!((s.version, s.name), (p.version, p.name));
-            assert_eq!(tables(s.sql), tables(p.sql), "migration {} creates different tables", s.version);
+            assert_eq!(
+                tables(s.sql),
+                tables(p.sql),
+                "migration {} creates different tables",
+                s.version
+            );
         }
         let versions: Vec<i64> = SQLITE_MIGRATIONS.iter().map(|m| m.version).collect();
         let mut sorted = versions.clone();
@@ -196,9 +233,16 @@ mod tests {
 
     #[test]
     fn migration_files_on_disk_are_all_embedded() {
-        for (dir, list) in [("migrations/sqlite", SQLITE_MIGRATIONS), ("migrations/postgres", POSTGRES_MIGRATIONS)] {
+        for (dir, list) in [
+            ("migrations/sqlite", SQLITE_MIGRATIONS),
+            ("migrations/postgres", POSTGRES_MIGRATIONS),
+        ] {
             let on_disk = std::fs::read_dir(dir).unwrap().count();
-            assert_eq!(on_disk, list.len(), "{dir} has files that are not embedded in db.rs");
+            assert_eq!(
+                on_disk,
+                list.len(),
+                "{dir} has files that are not embedded in db.rs"
+            );
         }
     }
 }

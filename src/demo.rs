@@ -27,25 +27,74 @@ const SECTIONS: &[(&str, &str, &str)] = &[
 
 /// (e-mail, name, role, federation code, section name)
 const ACCOUNTS: &[(&str, &str, Role, Option<&str>, Option<&str>)] = &[
-    ("admin@demo.terrain.test", "Camille Administratrice", Role::NationalAdmin, None, None),
-    ("permanent@demo.terrain.test", "Sacha Permanent", Role::NationalStaff, None, None),
-    ("coordination.69@demo.terrain.test", "Louise Coordinatrice", Role::FederationCoordinator, Some("69"), None),
-    ("equipe.69@demo.terrain.test", "Nadia Équipe", Role::FederationStaff, Some("69"), None),
-    ("secretariat.lyon1@demo.terrain.test", "Jules Secrétaire", Role::SectionSecretary, Some("69"), Some("Lyon 1er")),
-    ("militant.69@demo.terrain.test", "Malik Militant", Role::Activist, Some("69"), Some("Villeurbanne")),
-    ("coordination.29@demo.terrain.test", "Yann Coordinateur", Role::FederationCoordinator, Some("29"), None),
+    (
+        "admin@demo.terrain.test",
+        "Camille Administratrice",
+        Role::NationalAdmin,
+        None,
+        None,
+    ),
+    (
+        "permanent@demo.terrain.test",
+        "Sacha Permanent",
+        Role::NationalStaff,
+        None,
+        None,
+    ),
+    (
+        "coordination.69@demo.terrain.test",
+        "Louise Coordinatrice",
+        Role::FederationCoordinator,
+        Some("69"),
+        None,
+    ),
+    (
+        "equipe.69@demo.terrain.test",
+        "Nadia Équipe",
+        Role::FederationStaff,
+        Some("69"),
+        None,
+    ),
+    (
+        "secretariat.lyon1@demo.terrain.test",
+        "Jules Secrétaire",
+        Role::SectionSecretary,
+        Some("69"),
+        Some("Lyon 1er"),
+    ),
+    (
+        "militant.69@demo.terrain.test",
+        "Malik Militant",
+        Role::Activist,
+        Some("69"),
+        Some("Villeurbanne"),
+    ),
+    (
+        "coordination.29@demo.terrain.test",
+        "Yann Coordinateur",
+        Role::FederationCoordinator,
+        Some("29"),
+        None,
+    ),
 ];
 
 async fn federation_id(app: &App, code: &str) -> anyhow::Result<i64> {
-    Ok(sqlx::query_scalar("SELECT id FROM federations WHERE code = $1").bind(code).fetch_one(&app.db.pool).await?)
+    Ok(
+        sqlx::query_scalar("SELECT id FROM federations WHERE code = $1")
+            .bind(code)
+            .fetch_one(&app.db.pool)
+            .await?,
+    )
 }
 
 async fn section_id(app: &App, federation: i64, name: &str) -> anyhow::Result<Option<i64>> {
-    Ok(sqlx::query_scalar("SELECT id FROM sections WHERE federation_id = $1 AND name = $2")
-        .bind(federation)
-        .bind(name)
-        .fetch_optional(&app.db.pool)
-        .await?)
+    Ok(
+        sqlx::query_scalar("SELECT id FROM sections WHERE federation_id = $1 AND name = $2")
+            .bind(federation)
+            .bind(name)
+            .fetch_optional(&app.db.pool)
+            .await?,
+    )
 }
 
 /// Creates (or refreshes) the demo sections and accounts; every account gets `password`.
@@ -53,13 +102,23 @@ pub async fn prepare(app: &App, password: &str) -> anyhow::Result<Vec<DemoAccoun
     // Sections are created through the same scoped repository as in the app, as a national administrator.
     let admin = crate::access::Access {
         user_id: 0,
-        grants: vec![crate::access::Grant { id: 0, role: Role::NationalAdmin, scope: Scope::National }],
+        grants: vec![crate::access::Grant {
+            id: 0,
+            role: Role::NationalAdmin,
+            scope: Scope::National,
+        }],
     };
     for (code, name, communes) in SECTIONS {
         let fid = federation_id(app, code).await?;
         if section_id(app, fid, name).await?.is_none() {
-            let fed = crate::org::get_federation(&app.db, &admin, crate::access::Perm::ViewOrg, fid).await?;
-            let input = SectionInput { name: name.to_string(), description: String::new(), communes: communes.to_string() };
+            let fed =
+                crate::org::get_federation(&app.db, &admin, crate::access::Perm::ViewOrg, fid)
+                    .await?;
+            let input = SectionInput {
+                name: name.to_string(),
+                description: String::new(),
+                communes: communes.to_string(),
+            };
             crate::org::create_section(&app.db, &admin, &fed, &input).await?;
         }
     }
@@ -72,7 +131,9 @@ pub async fn prepare(app: &App, password: &str) -> anyhow::Result<Vec<DemoAccoun
         let user_id = match users::create(&app.db, email, name, Some(&hash)).await {
             Ok(id) => id,
             Err(Error::Conflict(_)) => {
-                let c = users::credentials_by_email(&app.db, email).await?.ok_or_else(|| anyhow::anyhow!("{email} vanished"))?;
+                let c = users::credentials_by_email(&app.db, email)
+                    .await?
+                    .ok_or_else(|| anyhow::anyhow!("{email} vanished"))?;
                 users::set_password_hash(&app.db, c.id, &hash).await?;
                 users::set_disabled(&app.db, c.id, false).await?;
                 c.id
@@ -87,7 +148,9 @@ pub async fn prepare(app: &App, password: &str) -> anyhow::Result<Vec<DemoAccoun
                     None => Scope::Federation { federation_id: fid },
                     Some(s) => Scope::Section {
                         federation_id: fid,
-                        section_id: section_id(app, fid, s).await?.ok_or_else(|| anyhow::anyhow!("section {s} missing"))?,
+                        section_id: section_id(app, fid, s)
+                            .await?
+                            .ok_or_else(|| anyhow::anyhow!("section {s} missing"))?,
                     },
                 }
             }
@@ -95,7 +158,9 @@ pub async fn prepare(app: &App, password: &str) -> anyhow::Result<Vec<DemoAccoun
         users::grant(&app.db, user_id, *role, scope, None).await?;
         let mut totp_secret = None;
         if scope == Scope::National {
-            let existing = users::credentials_by_id(&app.db, user_id).await?.and_then(|c| c.totp_secret.filter(|_| c.totp_enabled != 0));
+            let existing = users::credentials_by_id(&app.db, user_id)
+                .await?
+                .and_then(|c| c.totp_secret.filter(|_| c.totp_enabled != 0));
             let secret = existing.unwrap_or_else(crate::auth::totp::new_secret);
             users::set_totp(&app.db, user_id, Some(&secret), true).await?;
             totp_secret = Some(secret);
@@ -105,7 +170,12 @@ pub async fn prepare(app: &App, password: &str) -> anyhow::Result<Vec<DemoAccoun
             (Some(f), None) => format!("fédération {f}"),
             (Some(f), Some(s)) => format!("section {s} ({f})"),
         };
-        out.push(DemoAccount { email: email.to_string(), role: *role, place, totp_secret });
+        out.push(DemoAccount {
+            email: email.to_string(),
+            role: *role,
+            place,
+            totp_secret,
+        });
     }
     Ok(out)
 }

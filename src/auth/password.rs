@@ -15,13 +15,18 @@ fn hasher() -> Argon2<'static> {
 /// Hashes a password (CPU-heavy: call from a blocking task).
 pub fn hash(password: &str) -> String {
     let salt = SaltString::generate(&mut OsRng);
-    hasher().hash_password(password.as_bytes(), &salt).expect("Argon2 hashing cannot fail with valid parameters").to_string()
+    hasher()
+        .hash_password(password.as_bytes(), &salt)
+        .expect("Argon2 hashing cannot fail with valid parameters")
+        .to_string()
 }
 
 /// Checks a password against a stored hash; a malformed hash never matches.
 pub fn verify(password: &str, stored: &str) -> bool {
     match PasswordHash::new(stored) {
-        Ok(parsed) => hasher().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Ok(parsed) => hasher()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
         Err(_) => false,
     }
 }
@@ -46,7 +51,13 @@ pub fn check_policy(password: &str, email: &str) -> Result<(), &'static str> {
     if password.eq_ignore_ascii_case(email) {
         return Err("Le mot de passe ne doit pas être votre adresse e-mail.");
     }
-    const COMMON: &[&str] = &["motdepasse123", "azertyuiop12", "123456789012", "password1234", "qwertyuiop12"];
+    const COMMON: &[&str] = &[
+        "motdepasse123",
+        "azertyuiop12",
+        "123456789012",
+        "password1234",
+        "qwertyuiop12",
+    ];
     if COMMON.iter().any(|c| password.eq_ignore_ascii_case(c)) {
         return Err("Ce mot de passe est trop courant : choisissez-en un autre.");
     }

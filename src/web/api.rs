@@ -26,8 +26,14 @@ pub fn routes() -> Router<App> {
         .route("/me", get(me))
         .route("/federations", get(federations))
         .route("/federations/{id}", get(federation))
-        .route("/federations/{id}/sections", get(sections).post(create_section))
-        .route("/sections/{id}", get(section).put(update_section).delete(delete_section))
+        .route(
+            "/federations/{id}/sections",
+            get(sections).post(create_section),
+        )
+        .route(
+            "/sections/{id}",
+            get(section).put(update_section).delete(delete_section),
+        )
         .route("/users", get(user_list))
         .route("/users/{id}", get(user))
         .fallback(|| async { ApiError(Error::NotFound) })
@@ -53,7 +59,9 @@ impl IntoResponse for Unauthorized {
         (
             StatusCode::UNAUTHORIZED,
             [(header::WWW_AUTHENTICATE, "Bearer")],
-            Json(json!({ "error": "unauthorized", "message": "send Authorization: Bearer <token>" })),
+            Json(
+                json!({ "error": "unauthorized", "message": "send Authorization: Bearer <token>" }),
+            ),
         )
             .into_response()
     }
@@ -73,8 +81,14 @@ impl FromRequestParts<App> for ApiCaller {
             .await
             .map_err(|e| ApiError(e).into_response())?
             .ok_or_else(|| Unauthorized.into_response())?;
-        let access = users::access_for(&app.db, user_id).await.map_err(|e| ApiError(e).into_response())?;
-        Ok(ApiCaller { user_id, access, meta: super::auth::request_meta(parts, app) })
+        let access = users::access_for(&app.db, user_id)
+            .await
+            .map_err(|e| ApiError(e).into_response())?;
+        Ok(ApiCaller {
+            user_id,
+            access,
+            meta: super::auth::request_meta(parts, app),
+        })
     }
 }
 
@@ -98,8 +112,15 @@ struct Search {
     federation_id: Option<i64>,
 }
 
-async fn federations(State(app): State<App>, caller: ApiCaller, Query(s): Query<Search>) -> ApiResult {
-    Ok(Json(json!({ "federations": org::list_federations(&app.db, &caller.access, &s.q).await? })).into_response())
+async fn federations(
+    State(app): State<App>,
+    caller: ApiCaller,
+    Query(s): Query<Search>,
+) -> ApiResult {
+    Ok(
+        Json(json!({ "federations": org::list_federations(&app.db, &caller.access, &s.q).await? }))
+            .into_response(),
+    )
 }
 
 async fn federation(State(app): State<App>, caller: ApiCaller, Path(id): Path<i64>) -> ApiResult {
@@ -118,10 +139,23 @@ fn section_json(section: &org::Section, communes: &[org::Commune]) -> Value {
     json!({ "section": section, "communes": communes })
 }
 
-async fn create_section(State(app): State<App>, caller: ApiCaller, Path(id): Path<i64>, Json(input): Json<SectionInput>) -> ApiResult {
+async fn create_section(
+    State(app): State<App>,
+    caller: ApiCaller,
+    Path(id): Path<i64>,
+    Json(input): Json<SectionInput>,
+) -> ApiResult {
     let f = org::get_federation(&app.db, &caller.access, Perm::ManageSections, id).await?;
     let s = org::create_section(&app.db, &caller.access, &f, &input).await?;
-    audit::record(&app.db, &caller.meta, caller.audit("section_created").target("section", s.id).federation(Some(f.id))).await?;
+    audit::record(
+        &app.db,
+        &caller.meta,
+        caller
+            .audit("section_created")
+            .target("section", s.id)
+            .federation(Some(f.id)),
+    )
+    .await?;
     let communes = org::section_communes(&app.db, &s).await?;
     Ok((StatusCode::CREATED, Json(section_json(&s, &communes))).into_response())
 }
@@ -132,26 +166,60 @@ async fn section(State(app): State<App>, caller: ApiCaller, Path(id): Path<i64>)
     Ok(Json(section_json(&s, &communes)).into_response())
 }
 
-async fn update_section(State(app): State<App>, caller: ApiCaller, Path(id): Path<i64>, Json(input): Json<SectionInput>) -> ApiResult {
+async fn update_section(
+    State(app): State<App>,
+    caller: ApiCaller,
+    Path(id): Path<i64>,
+    Json(input): Json<SectionInput>,
+) -> ApiResult {
     let s = org::get_section(&app.db, &caller.access, Perm::ManageSections, id).await?;
     let s = org::update_section(&app.db, &caller.access, &s, &input).await?;
-    audit::record(&app.db, &caller.meta, caller.audit("section_updated").target("section", s.id).federation(Some(s.federation_id))).await?;
+    audit::record(
+        &app.db,
+        &caller.meta,
+        caller
+            .audit("section_updated")
+            .target("section", s.id)
+            .federation(Some(s.federation_id)),
+    )
+    .await?;
     let communes = org::section_communes(&app.db, &s).await?;
     Ok(Json(section_json(&s, &communes)).into_response())
 }
 
-async fn delete_section(State(app): State<App>, caller: ApiCaller, Path(id): Path<i64>) -> ApiResult {
+async fn delete_section(
+    State(app): State<App>,
+    caller: ApiCaller,
+    Path(id): Path<i64>,
+) -> ApiResult {
     let s = org::get_section(&app.db, &caller.access, Perm::ManageSections, id).await?;
     org::delete_section(&app.db, &caller.access, &s).await?;
-    audit::record(&app.db, &caller.meta, caller.audit("section_deleted").target("section", s.id).federation(Some(s.federation_id))).await?;
+    audit::record(
+        &app.db,
+        &caller.meta,
+        caller
+            .audit("section_deleted")
+            .target("section", s.id)
+            .federation(Some(s.federation_id)),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn user_list(State(app): State<App>, caller: ApiCaller, Query(s): Query<Search>) -> ApiResult {
+async fn user_list(
+    State(app): State<App>,
+    caller: ApiCaller,
+    Query(s): Query<Search>,
+) -> ApiResult {
     if let Some(f) = s.federation_id {
         org::get_federation(&app.db, &caller.access, Perm::ViewMembers, f).await?;
     }
-    Ok(Json(json!({ "users": users::list(&app.db, &caller.access, s.federation_id, &s.q).await? })).into_response())
+    Ok(
+        Json(
+            json!({ "users": users::list(&app.db, &caller.access, s.federation_id, &s.q).await? }),
+        )
+        .into_response(),
+    )
 }
 
 async fn user(State(app): State<App>, caller: ApiCaller, Path(id): Path<i64>) -> ApiResult {
@@ -167,12 +235,19 @@ async fn user(State(app): State<App>, caller: ApiCaller, Path(id): Path<i64>) ->
 mod tests {
     #[test]
     fn openapi_documents_every_route() {
-        let doc: serde_json::Value = serde_json::from_str(super::OPENAPI).expect("openapi.json is valid JSON");
+        let doc: serde_json::Value =
+            serde_json::from_str(super::OPENAPI).expect("openapi.json is valid JSON");
         let paths = doc["paths"].as_object().expect("paths");
         let source = include_str!("api.rs");
-        for line in source.lines().filter(|l| l.trim_start().starts_with(".route(\"")) {
+        for line in source
+            .lines()
+            .filter(|l| l.trim_start().starts_with(".route(\""))
+        {
             let path = line.split('"').nth(1).unwrap();
-            assert!(paths.contains_key(path), "route {path} is missing from openapi.json");
+            assert!(
+                paths.contains_key(path),
+                "route {path} is missing from openapi.json"
+            );
         }
         assert_eq!(doc["openapi"], "3.1.0");
     }

@@ -30,12 +30,18 @@ pub fn routes() -> Router<App> {
         .route("/deconnexion", post(logout))
         .route("/mot-de-passe-oublie", get(forgot_form).post(forgot))
         .route("/mot-de-passe/{token}", get(reset_form).post(reset))
-        .route("/invitation/{token}", get(invitation_form).post(accept_invitation))
+        .route(
+            "/invitation/{token}",
+            get(invitation_form).post(accept_invitation),
+        )
 }
 
 /// Where the request comes from: client IP (from the proxy header only when configured) and request id.
 pub fn request_meta(parts: &Parts, app: &App) -> RequestMeta {
-    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
     let forwarded = if app.config.trust_proxy {
         parts
             .headers
@@ -46,7 +52,10 @@ pub fn request_meta(parts: &Parts, app: &App) -> RequestMeta {
     } else {
         None
     };
-    let ip = forwarded.or(peer).map(|ip| ip.to_string()).unwrap_or_default();
+    let ip = forwarded
+        .or(peer)
+        .map(|ip| ip.to_string())
+        .unwrap_or_default();
     let request_id = parts
         .headers
         .get(super::middleware::REQUEST_ID)
@@ -67,7 +76,10 @@ impl FromRequestParts<App> for Meta {
 }
 
 fn ip_key(meta: &RequestMeta) -> String {
-    meta.ip.parse::<IpAddr>().map(throttle::ip_key).unwrap_or_else(|_| meta.ip.clone())
+    meta.ip
+        .parse::<IpAddr>()
+        .map(throttle::ip_key)
+        .unwrap_or_else(|_| meta.ip.clone())
 }
 
 fn session_token(headers: &HeaderMap, secure: bool) -> Option<String> {
@@ -108,10 +120,16 @@ impl FromRequestParts<App> for Viewer {
     type Rejection = WebError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
-        let next = parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
+        let next = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| "/".into());
         let login = || WebError::Login { next: next.clone() };
         let token = session_token(&parts.headers, app.config.secure_cookies()).ok_or_else(login)?;
-        let s = session::lookup(&app.db, &token, app.config.session_idle_minutes).await?.ok_or_else(login)?;
+        let s = session::lookup(&app.db, &token, app.config.session_idle_minutes)
+            .await?
+            .ok_or_else(login)?;
         if s.pending_totp {
             return Err(WebError::SecondFactor);
         }
@@ -126,7 +144,14 @@ impl FromRequestParts<App> for Viewer {
             // A national role was granted after this session began: set up the second factor first.
             return Err(WebError::SecondFactor);
         }
-        Ok(Viewer { user_id: s.user_id, email, display_name, access, session_hash: s.id_hash, meta: request_meta(parts, app) })
+        Ok(Viewer {
+            user_id: s.user_id,
+            email,
+            display_name,
+            access,
+            session_hash: s.id_hash,
+            meta: request_meta(parts, app),
+        })
     }
 }
 
@@ -140,7 +165,9 @@ impl FromRequestParts<App> for AnySession {
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
         let login = || WebError::Login { next: "/".into() };
         let token = session_token(&parts.headers, app.config.secure_cookies()).ok_or_else(login)?;
-        let session = session::lookup(&app.db, &token, app.config.session_idle_minutes).await?.ok_or_else(login)?;
+        let session = session::lookup(&app.db, &token, app.config.session_idle_minutes)
+            .await?
+            .ok_or_else(login)?;
         Ok(AnySession { session })
     }
 }
@@ -171,7 +198,15 @@ struct NextQuery {
 }
 
 async fn login_form(Query(q): Query<NextQuery>) -> WebResult<Html<String>> {
-    Ok(Html(LoginPage { layout: Layout::bare("Connexion"), email: String::new(), next: safe_next(&q.next), error: None }.render()?))
+    Ok(Html(
+        LoginPage {
+            layout: Layout::bare("Connexion"),
+            email: String::new(),
+            next: safe_next(&q.next),
+            error: None,
+        }
+        .render()?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -194,7 +229,12 @@ fn login_page(status: StatusCode, email: &str, next: &str, error: &str) -> WebRe
     Ok((status, Html(page.render()?)).into_response())
 }
 
-async fn login(State(app): State<App>, Meta(meta): Meta, headers: HeaderMap, Form(form): Form<LoginForm>) -> WebResult<Response> {
+async fn login(
+    State(app): State<App>,
+    Meta(meta): Meta,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> WebResult<Response> {
     let email = normalise_email(&form.email).unwrap_or_else(|| form.email.trim().to_lowercase());
     let ip = ip_key(&meta);
     let account = throttle::account_key("login", &email);
@@ -208,7 +248,10 @@ async fn login(State(app): State<App>, Meta(meta): Meta, headers: HeaderMap, For
         );
     }
     let creds = users::credentials_by_email(&app.db, &email).await?;
-    let candidate = creds.clone().filter(|c| c.disabled == 0).and_then(|c| c.password_hash.map(|h| (c.id, h)));
+    let candidate = creds
+        .clone()
+        .filter(|c| c.disabled == 0)
+        .and_then(|c| c.password_hash.map(|h| (c.id, h)));
     let password = form.password.clone();
     let verified = tokio::task::spawn_blocking(move || match &candidate {
         Some((_, hash)) => password::verify(&password, hash),
@@ -221,9 +264,16 @@ async fn login(State(app): State<App>, Meta(meta): Meta, headers: HeaderMap, For
     .map_err(anyhow::Error::from)?;
     throttle::record(&app.db, &ip, &account, verified).await?;
     let Some(creds) = creds.filter(|_| verified) else {
-        let actor = users::credentials_by_email(&app.db, &email).await?.map(|c| c.id);
+        let actor = users::credentials_by_email(&app.db, &email)
+            .await?
+            .map(|c| c.id);
         audit::record(&app.db, &meta, Entry::new(actor, "login_failed")).await?;
-        return login_page(StatusCode::UNAUTHORIZED, &email, &form.next, "Adresse e-mail ou mot de passe incorrect.");
+        return login_page(
+            StatusCode::UNAUTHORIZED,
+            &email,
+            &form.next,
+            "Adresse e-mail ou mot de passe incorrect.",
+        );
     };
     // Session rotation: whatever session the browser had before is ended.
     if let Some(old) = session_token(&headers, app.config.secure_cookies()) {
@@ -231,7 +281,13 @@ async fn login(State(app): State<App>, Meta(meta): Meta, headers: HeaderMap, For
     }
     let access = users::access_for(&app.db, creds.id).await?;
     let needs_totp = creds.totp_enabled != 0 || totp_required(&app, &access);
-    let token = session::create(&app.db, creds.id, needs_totp, app.config.session_idle_minutes).await?;
+    let token = session::create(
+        &app.db,
+        creds.id,
+        needs_totp,
+        app.config.session_idle_minutes,
+    )
+    .await?;
     let target = if needs_totp {
         "/connexion/totp".to_string()
     } else {
@@ -239,22 +295,33 @@ async fn login(State(app): State<App>, Meta(meta): Meta, headers: HeaderMap, For
         audit::record(&app.db, &meta, Entry::new(Some(creds.id), "login")).await?;
         safe_next(&form.next)
     };
-    Ok(with_cookie(Redirect::to(&target).into_response(), &session::set_cookie(&token, app.config.secure_cookies())))
+    Ok(with_cookie(
+        Redirect::to(&target).into_response(),
+        &session::set_cookie(&token, app.config.secure_cookies()),
+    ))
 }
 
-async fn logout(State(app): State<App>, headers: HeaderMap, Meta(meta): Meta) -> WebResult<Response> {
+async fn logout(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Meta(meta): Meta,
+) -> WebResult<Response> {
     if let Some(token) = session_token(&headers, app.config.secure_cookies()) {
         let hash = crate::auth::sha256_hex(&token);
-        let user: Option<i64> = sqlx::query_scalar("SELECT user_id FROM sessions WHERE id_hash = $1")
-            .bind(&hash)
-            .fetch_optional(&app.db.pool)
-            .await?;
+        let user: Option<i64> =
+            sqlx::query_scalar("SELECT user_id FROM sessions WHERE id_hash = $1")
+                .bind(&hash)
+                .fetch_optional(&app.db.pool)
+                .await?;
         session::delete(&app.db, &hash).await?;
         if let Some(user) = user {
             audit::record(&app.db, &meta, Entry::new(Some(user), "logout")).await?;
         }
     }
-    Ok(with_cookie(Redirect::to("/connexion").into_response(), &session::clear_cookie(app.config.secure_cookies())))
+    Ok(with_cookie(
+        Redirect::to("/connexion").into_response(),
+        &session::clear_cookie(app.config.secure_cookies()),
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -271,7 +338,9 @@ struct TotpPage {
 }
 
 async fn totp_page(app: &App, user_id: i64, error: Option<String>) -> WebResult<TotpPage> {
-    let creds = users::credentials_by_id(&app.db, user_id).await?.ok_or(WebError::Login { next: "/".into() })?;
+    let creds = users::credentials_by_id(&app.db, user_id)
+        .await?
+        .ok_or(WebError::Login { next: "/".into() })?;
     let (enrol_secret, enrol_uri) = if creds.totp_enabled != 0 {
         (None, String::new())
     } else {
@@ -286,7 +355,12 @@ async fn totp_page(app: &App, user_id: i64, error: Option<String>) -> WebResult<
         let uri = totp::provisioning_uri(&secret, &creds.email, &app.config.charter.party_name);
         (Some(secret), uri)
     };
-    Ok(TotpPage { layout: Layout::bare("Double authentification"), enrol_secret, enrol_uri, error })
+    Ok(TotpPage {
+        layout: Layout::bare("Double authentification"),
+        enrol_secret,
+        enrol_uri,
+        error,
+    })
 }
 
 async fn totp_form(State(app): State<App>, s: AnySession) -> WebResult<Response> {
@@ -302,7 +376,12 @@ struct TotpForm {
     code: String,
 }
 
-async fn totp_submit(State(app): State<App>, s: AnySession, Meta(meta): Meta, Form(form): Form<TotpForm>) -> WebResult<Response> {
+async fn totp_submit(
+    State(app): State<App>,
+    s: AnySession,
+    Meta(meta): Meta,
+    Form(form): Form<TotpForm>,
+) -> WebResult<Response> {
     if !s.session.pending_totp {
         return Ok(Redirect::to("/").into_response());
     }
@@ -312,8 +391,13 @@ async fn totp_submit(State(app): State<App>, s: AnySession, Meta(meta): Meta, Fo
     if !throttle::login_allowed(&app.db, &ip, &account).await? {
         return Err(WebError::Throttled);
     }
-    let creds = users::credentials_by_id(&app.db, user_id).await?.ok_or(WebError::Login { next: "/".into() })?;
-    let ok = creds.totp_secret.as_deref().is_some_and(|secret| totp::verify(secret, &form.code, now()));
+    let creds = users::credentials_by_id(&app.db, user_id)
+        .await?
+        .ok_or(WebError::Login { next: "/".into() })?;
+    let ok = creds
+        .totp_secret
+        .as_deref()
+        .is_some_and(|secret| totp::verify(secret, &form.code, now()));
     throttle::record(&app.db, &ip, &account, ok).await?;
     if !ok {
         audit::record(&app.db, &meta, Entry::new(Some(user_id), "totp_failed")).await?;
@@ -322,14 +406,22 @@ async fn totp_submit(State(app): State<App>, s: AnySession, Meta(meta): Meta, Fo
     }
     if creds.totp_enabled == 0 {
         users::set_totp(&app.db, user_id, creds.totp_secret.as_deref(), true).await?;
-        audit::record(&app.db, &meta, Entry::new(Some(user_id), "totp_enabled").target("user", user_id)).await?;
+        audit::record(
+            &app.db,
+            &meta,
+            Entry::new(Some(user_id), "totp_enabled").target("user", user_id),
+        )
+        .await?;
     }
     // Rotate again: the fully authenticated session gets a new id.
     session::delete(&app.db, &s.session.id_hash).await?;
     let token = session::create(&app.db, user_id, false, app.config.session_idle_minutes).await?;
     users::touch_login(&app.db, user_id).await?;
     audit::record(&app.db, &meta, Entry::new(Some(user_id), "login")).await?;
-    Ok(with_cookie(Redirect::to("/").into_response(), &session::set_cookie(&token, app.config.secure_cookies())))
+    Ok(with_cookie(
+        Redirect::to("/").into_response(),
+        &session::set_cookie(&token, app.config.secure_cookies()),
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -343,7 +435,13 @@ struct ForgotPage {
 }
 
 async fn forgot_form() -> WebResult<Html<String>> {
-    Ok(Html(ForgotPage { layout: Layout::bare("Mot de passe oublié"), sent: false }.render()?))
+    Ok(Html(
+        ForgotPage {
+            layout: Layout::bare("Mot de passe oublié"),
+            sent: false,
+        }
+        .render()?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -352,16 +450,25 @@ struct ForgotForm {
     email: String,
 }
 
-async fn forgot(State(app): State<App>, Meta(meta): Meta, Form(form): Form<ForgotForm>) -> WebResult<Response> {
+async fn forgot(
+    State(app): State<App>,
+    Meta(meta): Meta,
+    Form(form): Form<ForgotForm>,
+) -> WebResult<Response> {
     let Some(email) = normalise_email(&form.email) else {
-        return Err(crate::error::Error::Invalid("Indiquez une adresse e-mail valide.".into()).into());
+        return Err(
+            crate::error::Error::Invalid("Indiquez une adresse e-mail valide.".into()).into(),
+        );
     };
     let account = throttle::account_key("reset", &email);
     if !throttle::reset_allowed(&app.db, &account).await? {
         return Err(WebError::Throttled);
     }
     throttle::record(&app.db, &ip_key(&meta), &account, true).await?;
-    if let Some(c) = users::credentials_by_email(&app.db, &email).await?.filter(|c| c.disabled == 0) {
+    if let Some(c) = users::credentials_by_email(&app.db, &email)
+        .await?
+        .filter(|c| c.disabled == 0)
+    {
         let token = users::create_link(&app.db, c.id, LinkPurpose::PasswordReset).await?;
         let link = format!("{}/mot-de-passe/{token}", app.config.base_url());
         let text = format!(
@@ -370,12 +477,31 @@ async fn forgot(State(app): State<App>, Meta(meta): Meta, Form(form): Form<Forgo
              Si vous n'êtes pas à l'origine de cette demande, ignorez ce message : votre mot de passe reste inchangé.\n",
             party = app.config.charter.party_name
         );
-        jobs::enqueue(&app.db, &Job::SendEmail(OutgoingEmail { to: email.clone(), subject: "Nouveau mot de passe".into(), text }))
-            .await?;
-        audit::record(&app.db, &meta, Entry::new(Some(c.id), "password_reset_requested").target("user", c.id)).await?;
+        jobs::enqueue(
+            &app.db,
+            &Job::SendEmail(OutgoingEmail {
+                to: email.clone(),
+                subject: "Nouveau mot de passe".into(),
+                text,
+            }),
+        )
+        .await?;
+        audit::record(
+            &app.db,
+            &meta,
+            Entry::new(Some(c.id), "password_reset_requested").target("user", c.id),
+        )
+        .await?;
     }
     // Same answer whether or not the address has an account.
-    Ok(Html(ForgotPage { layout: Layout::bare("Mot de passe oublié"), sent: true }.render()?).into_response())
+    Ok(Html(
+        ForgotPage {
+            layout: Layout::bare("Mot de passe oublié"),
+            sent: true,
+        }
+        .render()?,
+    )
+    .into_response())
 }
 
 #[derive(Template)]
@@ -402,21 +528,37 @@ fn invalid_link() -> WebResult<Response> {
         layout: Layout::bare("Lien invalide"),
         heading: "Lien invalide ou expiré".into(),
         message: "Ce lien a déjà servi ou n'est plus valable. Demandez-en un nouveau.".into(),
-        link: Some(("/mot-de-passe-oublie".into(), "Demander un nouveau lien".into())),
+        link: Some((
+            "/mot-de-passe-oublie".into(),
+            "Demander un nouveau lien".into(),
+        )),
     };
     Ok((StatusCode::GONE, Html(page.render()?)).into_response())
 }
 
 async fn link_form(app: &App, token: &str, purpose: LinkPurpose) -> WebResult<Response> {
-    let Some(user_id) = users::peek_link(&app.db, token, purpose).await? else { return invalid_link() };
+    let Some(user_id) = users::peek_link(&app.db, token, purpose).await? else {
+        return invalid_link();
+    };
     let invitation = purpose == LinkPurpose::Invitation;
     let display_name: String = sqlx::query_scalar("SELECT display_name FROM users WHERE id = $1")
         .bind(user_id)
         .fetch_one(&app.db.pool)
         .await?;
     let page = SetPasswordPage {
-        layout: Layout::bare(if invitation { "Invitation" } else { "Nouveau mot de passe" }),
-        action: format!("/{}/{token}", if invitation { "invitation" } else { "mot-de-passe" }),
+        layout: Layout::bare(if invitation {
+            "Invitation"
+        } else {
+            "Nouveau mot de passe"
+        }),
+        action: format!(
+            "/{}/{token}",
+            if invitation {
+                "invitation"
+            } else {
+                "mot-de-passe"
+            }
+        ),
         invitation,
         display_name,
         error: None,
@@ -442,22 +584,42 @@ struct SetPasswordForm {
     display_name: String,
 }
 
-async fn use_link(app: &App, meta: &RequestMeta, token: &str, purpose: LinkPurpose, form: SetPasswordForm) -> WebResult<Response> {
+async fn use_link(
+    app: &App,
+    meta: &RequestMeta,
+    token: &str,
+    purpose: LinkPurpose,
+    form: SetPasswordForm,
+) -> WebResult<Response> {
     let invitation = purpose == LinkPurpose::Invitation;
-    let Some(user_id) = users::peek_link(&app.db, token, purpose).await? else { return invalid_link() };
-    let email: String = sqlx::query_scalar("SELECT email FROM users WHERE id = $1").bind(user_id).fetch_one(&app.db.pool).await?;
+    let Some(user_id) = users::peek_link(&app.db, token, purpose).await? else {
+        return invalid_link();
+    };
+    let email: String = sqlx::query_scalar("SELECT email FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_one(&app.db.pool)
+        .await?;
     let name = form.display_name.trim().to_string();
     let problem = if form.password != form.confirm {
         Some("Les deux mots de passe ne sont pas identiques.".to_string())
     } else if invitation && (name.is_empty() || name.chars().count() > 120) {
         Some("Indiquez votre nom (120 caractères au plus).".to_string())
     } else {
-        password::check_policy(&form.password, &email).err().map(str::to_string)
+        password::check_policy(&form.password, &email)
+            .err()
+            .map(str::to_string)
     };
     if let Some(error) = problem {
         let page = SetPasswordPage {
             layout: Layout::bare("Nouveau mot de passe"),
-            action: format!("/{}/{token}", if invitation { "invitation" } else { "mot-de-passe" }),
+            action: format!(
+                "/{}/{token}",
+                if invitation {
+                    "invitation"
+                } else {
+                    "mot-de-passe"
+                }
+            ),
             invitation,
             display_name: name,
             error: Some(error),
@@ -469,14 +631,25 @@ async fn use_link(app: &App, meta: &RequestMeta, token: &str, purpose: LinkPurpo
         return invalid_link();
     }
     let pw = form.password;
-    let hash = tokio::task::spawn_blocking(move || password::hash(&pw)).await.map_err(anyhow::Error::from)?;
+    let hash = tokio::task::spawn_blocking(move || password::hash(&pw))
+        .await
+        .map_err(anyhow::Error::from)?;
     users::set_password_hash(&app.db, user_id, &hash).await?;
     if invitation {
         users::set_display_name(&app.db, user_id, &name).await?;
     }
     session::delete_for_user(&app.db, user_id).await?;
-    let action = if invitation { "invitation_accepted" } else { "password_changed" };
-    audit::record(&app.db, meta, Entry::new(Some(user_id), action).target("user", user_id)).await?;
+    let action = if invitation {
+        "invitation_accepted"
+    } else {
+        "password_changed"
+    };
+    audit::record(
+        &app.db,
+        meta,
+        Entry::new(Some(user_id), action).target("user", user_id),
+    )
+    .await?;
     let page = MessagePage {
         layout: Layout::bare("Mot de passe enregistré"),
         heading: "Mot de passe enregistré".into(),
@@ -486,7 +659,12 @@ async fn use_link(app: &App, meta: &RequestMeta, token: &str, purpose: LinkPurpo
     Ok(Html(page.render()?).into_response())
 }
 
-async fn reset(State(app): State<App>, Meta(meta): Meta, Path(token): Path<String>, Form(form): Form<SetPasswordForm>) -> WebResult<Response> {
+async fn reset(
+    State(app): State<App>,
+    Meta(meta): Meta,
+    Path(token): Path<String>,
+    Form(form): Form<SetPasswordForm>,
+) -> WebResult<Response> {
     use_link(&app, &meta, &token, LinkPurpose::PasswordReset, form).await
 }
 

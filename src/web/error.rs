@@ -11,7 +11,9 @@ use crate::error::Error;
 pub enum WebError {
     App(Error),
     /// Not signed in: go to the login page, then come back to `next`.
-    Login { next: String },
+    Login {
+        next: String,
+    },
     /// Signed in with a password, second factor still owed (or to be set up).
     SecondFactor,
     /// Too many attempts.
@@ -62,15 +64,23 @@ struct ErrorPage {
 }
 
 fn page(status: StatusCode, heading: &'static str, message: String) -> Response {
-    let body = ErrorPage { layout: super::pages::Layout::bare(heading), heading, message }
-        .render()
-        .unwrap_or_else(|_| heading.to_string());
+    let body = ErrorPage {
+        layout: super::pages::Layout::bare(heading),
+        heading,
+        message,
+    }
+    .render()
+    .unwrap_or_else(|_| heading.to_string());
     (status, axum::response::Html(body)).into_response()
 }
 
 /// Only local paths are accepted as a place to return to (no open redirect).
 pub fn safe_next(next: &str) -> String {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') && !next.contains(['\r', '\n']) {
+    if next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && !next.contains(['\r', '\n'])
+    {
         next.to_string()
     } else {
         "/".to_string()
@@ -82,7 +92,11 @@ impl IntoResponse for WebError {
         match self {
             WebError::Login { next } => {
                 let next = safe_next(&next);
-                let target = if next == "/" { "/connexion".to_string() } else { format!("/connexion?next={}", urlencode(&next)) };
+                let target = if next == "/" {
+                    "/connexion".to_string()
+                } else {
+                    format!("/connexion?next={}", urlencode(&next))
+                };
                 Redirect::to(&target).into_response()
             }
             WebError::SecondFactor => Redirect::to("/connexion/totp").into_response(),
@@ -90,14 +104,24 @@ impl IntoResponse for WebError {
                 let mut r = page(
                     StatusCode::TOO_MANY_REQUESTS,
                     "Trop de tentatives",
-                    "Trop de tentatives ont échoué. Patientez quelques minutes avant de réessayer.".into(),
+                    "Trop de tentatives ont échoué. Patientez quelques minutes avant de réessayer."
+                        .into(),
                 );
-                r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("300"));
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("300"));
                 r
             }
             WebError::App(e) => match e {
-                Error::NotFound => page(StatusCode::NOT_FOUND, "Page introuvable", "Cette page n'existe pas ou ne vous est pas accessible.".into()),
-                Error::Forbidden => page(StatusCode::FORBIDDEN, "Accès refusé", "Votre rôle ne permet pas d'accéder à cette page.".into()),
+                Error::NotFound => page(
+                    StatusCode::NOT_FOUND,
+                    "Page introuvable",
+                    "Cette page n'existe pas ou ne vous est pas accessible.".into(),
+                ),
+                Error::Forbidden => page(
+                    StatusCode::FORBIDDEN,
+                    "Accès refusé",
+                    "Votre rôle ne permet pas d'accéder à cette page.".into(),
+                ),
                 Error::Invalid(m) => page(StatusCode::UNPROCESSABLE_ENTITY, "Demande invalide", m),
                 Error::Conflict(m) => page(StatusCode::CONFLICT, "Conflit", m),
                 Error::Internal(e) => {
@@ -113,25 +137,42 @@ impl IntoResponse for WebError {
 #[derive(Debug)]
 pub struct ApiError(pub Error);
 
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, message) = match self.0 {
             Error::NotFound => (StatusCode::NOT_FOUND, "not_found", "not found".to_string()),
-            Error::Forbidden => (StatusCode::FORBIDDEN, "forbidden", "your role does not allow this".to_string()),
+            Error::Forbidden => (
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "your role does not allow this".to_string(),
+            ),
             Error::Invalid(m) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid", m),
             Error::Conflict(m) => (StatusCode::CONFLICT, "conflict", m),
             Error::Internal(e) => {
                 tracing::error!(error = %format!("{e:#}"), "internal error");
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error".to_string())
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error".to_string(),
+                )
             }
         };
-        (status, axum::Json(serde_json::json!({ "error": code, "message": message }))).into_response()
+        (
+            status,
+            axum::Json(serde_json::json!({ "error": code, "message": message })),
+        )
+            .into_response()
     }
 }
 
 pub fn urlencode(s: &str) -> String {
     s.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
         .collect()
 }

@@ -18,8 +18,14 @@ pub fn router(app: App) -> Router {
         .merge(pages::routes())
         .nest("/api/v1", api::routes())
         .merge(assets::routes())
-        .layer(axum::middleware::from_fn_with_state(app.clone(), middleware::csrf))
-        .layer(axum::middleware::from_fn_with_state(app.clone(), middleware::security_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            middleware::csrf,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            middleware::security_headers,
+        ))
         .layer(middleware::trace_layers())
         .with_state(app)
 }

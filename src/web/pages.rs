@@ -37,7 +37,10 @@ pub fn routes() -> Router<App> {
         .route("/utilisateurs/inviter", get(invite_form).post(invite))
         .route("/utilisateurs/{id}", get(user_page))
         .route("/utilisateurs/{id}/roles", post(grant_role))
-        .route("/utilisateurs/{id}/roles/{grant}/retirer", post(revoke_role))
+        .route(
+            "/utilisateurs/{id}/roles/{grant}/retirer",
+            post(revoke_role),
+        )
         .route("/utilisateurs/{id}/desactiver", post(disable_user))
         .route("/utilisateurs/{id}/reactiver", post(enable_user))
         .route("/journal", get(audit_log))
@@ -100,8 +103,19 @@ impl Layout {
             title: title.to_string(),
             party: app.config.charter.party_name.clone(),
             user_name: Some(viewer.display_name.clone()),
-            role_label: a.top_role().map(Role::label).unwrap_or("Sans rôle").to_string(),
-            nav: nav.into_iter().map(|(href, label)| NavItem { href, label, current: href == current }).collect(),
+            role_label: a
+                .top_role()
+                .map(Role::label)
+                .unwrap_or("Sans rôle")
+                .to_string(),
+            nav: nav
+                .into_iter()
+                .map(|(href, label)| NavItem {
+                    href,
+                    label,
+                    current: href == current,
+                })
+                .collect(),
             flash: None,
         }
     }
@@ -146,7 +160,9 @@ fn render_status(status: StatusCode, t: impl Template) -> WebResult<Response> {
 
 /// Formats a Unix time as a French date and time (Paris time is left to a later issue: UTC shown).
 pub fn format_time(unix: i64) -> String {
-    let Ok(t) = time::OffsetDateTime::from_unix_timestamp(unix) else { return String::new() };
+    let Ok(t) = time::OffsetDateTime::from_unix_timestamp(unix) else {
+        return String::new();
+    };
     let fmt = time::macros::format_description!("[day]/[month]/[year] [hour]:[minute] UTC");
     t.format(&fmt).unwrap_or_default()
 }
@@ -156,7 +172,9 @@ fn parse_opt_id(s: &str, what: &str) -> Result<Option<i64>, Error> {
     if s.is_empty() {
         return Ok(None);
     }
-    s.parse().map(Some).map_err(|_| Error::Invalid(format!("{what} : identifiant invalide.")))
+    s.parse()
+        .map(Some)
+        .map_err(|_| Error::Invalid(format!("{what} : identifiant invalide.")))
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -202,7 +220,11 @@ async fn dashboard(State(app): State<App>, viewer: Viewer) -> WebResult<Response
         federations.truncate(10);
     }
     let me = users::get(&app.db, a, viewer.user_id).await?;
-    let grants = users::grants(&app.db, &me).await?.iter().map(|g| format!("{} — {}", g.role_label(), g.scope_label())).collect();
+    let grants = users::grants(&app.db, &me)
+        .await?
+        .iter()
+        .map(|g| format!("{} — {}", g.role_label(), g.scope_label()))
+        .collect();
     render(DashboardPage {
         layout: Layout::new(&app, &viewer, "Tableau de bord", "/"),
         counts,
@@ -224,9 +246,17 @@ struct FederationsPage {
     federations: Vec<org::FederationSummary>,
 }
 
-async fn federations(State(app): State<App>, viewer: Viewer, Query(q): Query<PageQuery>) -> WebResult<Response> {
+async fn federations(
+    State(app): State<App>,
+    viewer: Viewer,
+    Query(q): Query<PageQuery>,
+) -> WebResult<Response> {
     let list = org::list_federations(&app.db, &viewer.access, &q.q).await?;
-    render(FederationsPage { layout: Layout::new(&app, &viewer, "Fédérations", "/federations"), q: q.q, federations: list })
+    render(FederationsPage {
+        layout: Layout::new(&app, &viewer, "Fédérations", "/federations"),
+        q: q.q,
+        federations: list,
+    })
 }
 
 #[derive(Template)]
@@ -243,7 +273,12 @@ struct FederationPage {
     can_invite: bool,
 }
 
-async fn federation(State(app): State<App>, viewer: Viewer, Path(id): Path<i64>, Query(q): Query<PageQuery>) -> WebResult<Response> {
+async fn federation(
+    State(app): State<App>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+    Query(q): Query<PageQuery>,
+) -> WebResult<Response> {
     let a = &viewer.access;
     let f = org::get_federation(&app.db, a, Perm::ViewOrg, id).await?;
     let (communes, population) = org::commune_stats(&app.db, &f).await?;
@@ -277,7 +312,11 @@ struct SectionFormPage {
     error: Option<String>,
 }
 
-async fn new_section_form(State(app): State<App>, viewer: Viewer, Path(id): Path<i64>) -> WebResult<Response> {
+async fn new_section_form(
+    State(app): State<App>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+) -> WebResult<Response> {
     let f = org::get_federation(&app.db, &viewer.access, Perm::ManageSections, id).await?;
     render(SectionFormPage {
         layout: Layout::new(&app, &viewer, "Nouvelle section", "/federations"),
@@ -290,12 +329,29 @@ async fn new_section_form(State(app): State<App>, viewer: Viewer, Path(id): Path
 }
 
 /// Re-shows a section form with the user's input and the reason it was refused.
-fn section_form_error(app: &App, viewer: &Viewer, federation: org::Federation, action: String, input: SectionInput, editing: bool, e: Error) -> WebResult<Response> {
+fn section_form_error(
+    app: &App,
+    viewer: &Viewer,
+    federation: org::Federation,
+    action: String,
+    input: SectionInput,
+    editing: bool,
+    e: Error,
+) -> WebResult<Response> {
     match e {
         Error::Invalid(m) | Error::Conflict(m) => render_status(
             StatusCode::UNPROCESSABLE_ENTITY,
             SectionFormPage {
-                layout: Layout::new(app, viewer, if editing { "Modifier la section" } else { "Nouvelle section" }, "/federations"),
+                layout: Layout::new(
+                    app,
+                    viewer,
+                    if editing {
+                        "Modifier la section"
+                    } else {
+                        "Nouvelle section"
+                    },
+                    "/federations",
+                ),
                 federation,
                 action,
                 input,
@@ -307,11 +363,24 @@ fn section_form_error(app: &App, viewer: &Viewer, federation: org::Federation, a
     }
 }
 
-async fn create_section(State(app): State<App>, viewer: Viewer, Path(id): Path<i64>, Form(input): Form<SectionInput>) -> WebResult<Response> {
+async fn create_section(
+    State(app): State<App>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+    Form(input): Form<SectionInput>,
+) -> WebResult<Response> {
     let f = org::get_federation(&app.db, &viewer.access, Perm::ManageSections, id).await?;
     match org::create_section(&app.db, &viewer.access, &f, &input).await {
         Ok(s) => {
-            audit::record(&app.db, &viewer.meta, viewer.audit("section_created").target("section", s.id).federation(Some(f.id))).await?;
+            audit::record(
+                &app.db,
+                &viewer.meta,
+                viewer
+                    .audit("section_created")
+                    .target("section", s.id)
+                    .federation(Some(f.id)),
+            )
+            .await?;
             Ok(Redirect::to(&format!("/sections/{}?msg=section_creee", s.id)).into_response())
         }
         Err(e) => {
@@ -332,22 +401,38 @@ struct SectionPage {
     can_manage: bool,
 }
 
-async fn section(State(app): State<App>, viewer: Viewer, Path(id): Path<i64>, Query(q): Query<PageQuery>) -> WebResult<Response> {
+async fn section(
+    State(app): State<App>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+    Query(q): Query<PageQuery>,
+) -> WebResult<Response> {
     let a = &viewer.access;
     let s = org::get_section(&app.db, a, Perm::ViewOrg, id).await?;
     let f = org::get_federation(&app.db, a, Perm::ViewOrg, s.federation_id).await?;
     let members = if a.allows(Perm::ViewMembers, s.scope()) {
         let all = users::list(&app.db, a, Some(f.id), "").await?;
-        let in_section: Vec<i64> = sqlx::query_scalar("SELECT user_id FROM role_grants WHERE section_id = $1")
-            .bind(s.id)
-            .fetch_all(&app.db.pool)
-            .await?;
-        Some(all.into_iter().filter(|u| in_section.contains(&u.id)).collect())
+        let in_section: Vec<i64> =
+            sqlx::query_scalar("SELECT user_id FROM role_grants WHERE section_id = $1")
+                .bind(s.id)
+                .fetch_all(&app.db.pool)
+                .await?;
+        Some(
+            all.into_iter()
+                .filter(|u| in_section.contains(&u.id))
+                .collect(),
+        )
     } else {
         None
     };
     render(SectionPage {
-        layout: Layout::new(&app, &viewer, &format!("Section {}", s.name), "/federations").flash(&q.msg),
+        layout: Layout::new(
+            &app,
+            &viewer,
+            &format!("Section {}", s.name),
+            "/federations",
+        )
+        .flash(&q.msg),
         communes: org::section_communes(&app.db, &s).await?,
         can_manage: a.allows(Perm::ManageSections, s.scope()),
         members,
@@ -356,39 +441,90 @@ async fn section(State(app): State<App>, viewer: Viewer, Path(id): Path<i64>, Qu
     })
 }
 
-async fn edit_section_form(State(app): State<App>, viewer: Viewer, Path(id): Path<i64>) -> WebResult<Response> {
+async fn edit_section_form(
+    State(app): State<App>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+) -> WebResult<Response> {
     let s = org::get_section(&app.db, &viewer.access, Perm::ManageSections, id).await?;
     let f = org::get_federation(&app.db, &viewer.access, Perm::ViewOrg, s.federation_id).await?;
-    let communes = org::section_communes(&app.db, &s).await?.into_iter().map(|c| c.code).collect::<Vec<_>>().join(", ");
+    let communes = org::section_communes(&app.db, &s)
+        .await?
+        .into_iter()
+        .map(|c| c.code)
+        .collect::<Vec<_>>()
+        .join(", ");
     render(SectionFormPage {
         layout: Layout::new(&app, &viewer, "Modifier la section", "/federations"),
         federation: f,
         action: format!("/sections/{}", s.id),
-        input: SectionInput { name: s.name, description: s.description, communes },
+        input: SectionInput {
+            name: s.name,
+            description: s.description,
+            communes,
+        },
         editing: true,
         error: None,
     })
 }
 
-async fn update_section(State(app): State<App>, viewer: Viewer, Path(id): Path<i64>, Form(input): Form<SectionInput>) -> WebResult<Response> {
+async fn update_section(
+    State(app): State<App>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+    Form(input): Form<SectionInput>,
+) -> WebResult<Response> {
     let s = org::get_section(&app.db, &viewer.access, Perm::ManageSections, id).await?;
     match org::update_section(&app.db, &viewer.access, &s, &input).await {
         Ok(s) => {
-            audit::record(&app.db, &viewer.meta, viewer.audit("section_updated").target("section", s.id).federation(Some(s.federation_id))).await?;
+            audit::record(
+                &app.db,
+                &viewer.meta,
+                viewer
+                    .audit("section_updated")
+                    .target("section", s.id)
+                    .federation(Some(s.federation_id)),
+            )
+            .await?;
             Ok(Redirect::to(&format!("/sections/{}?msg=section_modifiee", s.id)).into_response())
         }
         Err(e) => {
-            let f = org::get_federation(&app.db, &viewer.access, Perm::ViewOrg, s.federation_id).await?;
-            section_form_error(&app, &viewer, f, format!("/sections/{}", s.id), input, true, e)
+            let f = org::get_federation(&app.db, &viewer.access, Perm::ViewOrg, s.federation_id)
+                .await?;
+            section_form_error(
+                &app,
+                &viewer,
+                f,
+                format!("/sections/{}", s.id),
+                input,
+                true,
+                e,
+            )
         }
     }
 }
 
-async fn delete_section(State(app): State<App>, viewer: Viewer, Path(id): Path<i64>) -> WebResult<Response> {
+async fn delete_section(
+    State(app): State<App>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+) -> WebResult<Response> {
     let s = org::get_section(&app.db, &viewer.access, Perm::ManageSections, id).await?;
     org::delete_section(&app.db, &viewer.access, &s).await?;
-    audit::record(&app.db, &viewer.meta, viewer.audit("section_deleted").target("section", s.id).federation(Some(s.federation_id))).await?;
-    Ok(Redirect::to(&format!("/federations/{}?msg=section_supprimee", s.federation_id)).into_response())
+    audit::record(
+        &app.db,
+        &viewer.meta,
+        viewer
+            .audit("section_deleted")
+            .target("section", s.id)
+            .federation(Some(s.federation_id)),
+    )
+    .await?;
+    Ok(Redirect::to(&format!(
+        "/federations/{}?msg=section_supprimee",
+        s.federation_id
+    ))
+    .into_response())
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -403,7 +539,11 @@ struct UsersPage {
     can_invite: bool,
 }
 
-async fn user_list(State(app): State<App>, viewer: Viewer, Query(q): Query<PageQuery>) -> WebResult<Response> {
+async fn user_list(
+    State(app): State<App>,
+    viewer: Viewer,
+    Query(q): Query<PageQuery>,
+) -> WebResult<Response> {
     let fed = parse_opt_id(&q.federation, "Fédération")?;
     if let Some(f) = fed {
         org::get_federation(&app.db, &viewer.access, Perm::ViewMembers, f).await?;
@@ -431,23 +571,44 @@ struct GrantChoices {
 
 async fn grant_choices(app: &App, viewer: &Viewer) -> WebResult<GrantChoices> {
     let a = &viewer.access;
-    let roles = a.grantable_roles().into_iter().map(|r| (r.as_str(), r.label())).collect();
+    let roles = a
+        .grantable_roles()
+        .into_iter()
+        .map(|r| (r.as_str(), r.label()))
+        .collect();
     let feds = org::list_federations(&app.db, a, "").await?;
     let mut federations = Vec::new();
     let mut sections = Vec::new();
     for f in feds {
-        let fed = org::Federation { id: f.id, code: f.code.clone(), name: f.name.clone() };
+        let fed = org::Federation {
+            id: f.id,
+            code: f.code.clone(),
+            name: f.name.clone(),
+        };
         if a.allows(Perm::ManageUsers, fed.scope()) {
-            federations.push(PlaceOption { value: f.id.to_string(), label: fed.label() });
+            federations.push(PlaceOption {
+                value: f.id.to_string(),
+                label: fed.label(),
+            });
         }
         for s in org::list_sections(&app.db, &fed).await? {
-            let scope = crate::access::Scope::Section { federation_id: f.id, section_id: s.id };
+            let scope = crate::access::Scope::Section {
+                federation_id: f.id,
+                section_id: s.id,
+            };
             if a.allows(Perm::ManageUsers, scope) {
-                sections.push(PlaceOption { value: s.id.to_string(), label: format!("{} — {}", s.name, f.name) });
+                sections.push(PlaceOption {
+                    value: s.id.to_string(),
+                    label: format!("{} — {}", s.name, f.name),
+                });
             }
         }
     }
-    Ok(GrantChoices { roles, federations, sections })
+    Ok(GrantChoices {
+        roles,
+        federations,
+        sections,
+    })
 }
 
 #[derive(Template)]
@@ -485,18 +646,22 @@ async fn invite_form(State(app): State<App>, viewer: Viewer) -> WebResult<Respon
     })
 }
 
-async fn invite(State(app): State<App>, viewer: Viewer, Form(form): Form<InviteForm>) -> WebResult<Response> {
+async fn invite(
+    State(app): State<App>,
+    viewer: Viewer,
+    Form(form): Form<InviteForm>,
+) -> WebResult<Response> {
     if !viewer.access.allows_somewhere(Perm::ManageUsers) {
         return Err(Error::Forbidden.into());
     }
     match do_invite(&app, &viewer, &form).await {
         Ok(()) => Ok(Redirect::to("/utilisateurs?msg=invitation").into_response()),
         Err(WebError::App(Error::Invalid(m) | Error::Conflict(m))) => render_status(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                InvitePage {
-                    layout: Layout::new(&app, &viewer, "Inviter une personne", "/utilisateurs"),
-                    choices: grant_choices(&app, &viewer).await?,
-                    form,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            InvitePage {
+                layout: Layout::new(&app, &viewer, "Inviter une personne", "/utilisateurs"),
+                choices: grant_choices(&app, &viewer).await?,
+                form,
                 error: Some(m),
             },
         ),
@@ -505,25 +670,45 @@ async fn invite(State(app): State<App>, viewer: Viewer, Form(form): Form<InviteF
 }
 
 async fn do_invite(app: &App, viewer: &Viewer, form: &InviteForm) -> WebResult<()> {
-    let email = crate::auth::normalise_email(&form.email).ok_or_else(|| Error::Invalid("Indiquez une adresse e-mail valide.".into()))?;
+    let email = crate::auth::normalise_email(&form.email)
+        .ok_or_else(|| Error::Invalid("Indiquez une adresse e-mail valide.".into()))?;
     let name = form.display_name.trim();
     if name.is_empty() || name.chars().count() > 120 {
-        return Err(Error::Invalid("Indiquez le nom de la personne (120 caractères au plus).".into()).into());
+        return Err(Error::Invalid(
+            "Indiquez le nom de la personne (120 caractères au plus).".into(),
+        )
+        .into());
     }
-    let role = Role::parse(&form.role).ok_or_else(|| Error::Invalid("Choisissez un rôle.".into()))?;
+    let role =
+        Role::parse(&form.role).ok_or_else(|| Error::Invalid("Choisissez un rôle.".into()))?;
     let fed = parse_opt_id(&form.federation_id, "Fédération")?;
     let sec = parse_opt_id(&form.section_id, "Section")?;
-    let scope = users::resolve_scope(&app.db, &viewer.access, role, fed, sec).await.map_err(|e| match e {
-        Error::NotFound => Error::Invalid("Fédération ou section inconnue, ou hors de votre périmètre.".into()),
-        other => other,
-    })?;
+    let scope = users::resolve_scope(&app.db, &viewer.access, role, fed, sec)
+        .await
+        .map_err(|e| match e {
+            Error::NotFound => {
+                Error::Invalid("Fédération ou section inconnue, ou hors de votre périmètre.".into())
+            }
+            other => other,
+        })?;
     let existing = users::credentials_by_email(&app.db, &email).await?;
     let (user_id, link) = match existing {
         Some(c) => (c.id, None),
         None => {
             let id = users::create(&app.db, &email, name, None).await?;
-            audit::record(&app.db, &viewer.meta, viewer.audit("user_created").target("user", id).federation(scope.federation_id())).await?;
-            (id, Some(users::create_link(&app.db, id, LinkPurpose::Invitation).await?))
+            audit::record(
+                &app.db,
+                &viewer.meta,
+                viewer
+                    .audit("user_created")
+                    .target("user", id)
+                    .federation(scope.federation_id()),
+            )
+            .await?;
+            (
+                id,
+                Some(users::create_link(&app.db, id, LinkPurpose::Invitation).await?),
+            )
         }
     };
     users::grant(&app.db, user_id, role, scope, Some(viewer.user_id)).await?;
@@ -545,7 +730,15 @@ async fn do_invite(app: &App, viewer: &Viewer, form: &InviteForm) -> WebResult<(
             base = app.config.base_url()
         ),
     };
-    jobs::enqueue(&app.db, &Job::SendEmail(OutgoingEmail { to: email, subject: format!("Invitation — {party}"), text })).await?;
+    jobs::enqueue(
+        &app.db,
+        &Job::SendEmail(OutgoingEmail {
+            to: email,
+            subject: format!("Invitation — {party}"),
+            text,
+        }),
+    )
+    .await?;
     audit::record(
         &app.db,
         &viewer.meta,
@@ -571,7 +764,12 @@ struct UserPage {
     last_login: String,
 }
 
-async fn user_page(State(app): State<App>, viewer: Viewer, Path(id): Path<i64>, Query(q): Query<PageQuery>) -> WebResult<Response> {
+async fn user_page(
+    State(app): State<App>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+    Query(q): Query<PageQuery>,
+) -> WebResult<Response> {
     let a = &viewer.access;
     if !a.allows_somewhere(Perm::ViewMembers) && id != viewer.user_id {
         return Err(Error::Forbidden.into());
@@ -580,15 +778,25 @@ async fn user_page(State(app): State<App>, viewer: Viewer, Path(id): Path<i64>, 
     let grants = users::grants(&app.db, &user).await?;
     let revocable = grants
         .iter()
-        .filter(|g| user.id != viewer.user_id && Role::parse(&g.role).is_some_and(|r| a.can_grant(r, g.scope())))
+        .filter(|g| {
+            user.id != viewer.user_id
+                && Role::parse(&g.role).is_some_and(|r| a.can_grant(r, g.scope()))
+        })
         .map(|g| g.id)
         .collect();
     let can_grant = a.allows_somewhere(Perm::ManageUsers) && user.id != viewer.user_id;
     render(UserPage {
         layout: Layout::new(&app, &viewer, &user.display_name, "/utilisateurs").flash(&q.msg),
         can_manage: users::can_manage(a, &user, &grants),
-        choices: if can_grant { Some(grant_choices(&app, &viewer).await?) } else { None },
-        last_login: user.last_login_at.map(format_time).unwrap_or_else(|| "jamais".into()),
+        choices: if can_grant {
+            Some(grant_choices(&app, &viewer).await?)
+        } else {
+            None
+        },
+        last_login: user
+            .last_login_at
+            .map(format_time)
+            .unwrap_or_else(|| "jamais".into()),
         revocable,
         grants,
         user,
@@ -605,7 +813,12 @@ struct GrantForm {
     section_id: String,
 }
 
-async fn grant_role(State(app): State<App>, viewer: Viewer, Path(id): Path<i64>, Form(form): Form<GrantForm>) -> WebResult<Response> {
+async fn grant_role(
+    State(app): State<App>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+    Form(form): Form<GrantForm>,
+) -> WebResult<Response> {
     let a = &viewer.access;
     if !a.allows_somewhere(Perm::ManageUsers) {
         return Err(Error::Forbidden.into());
@@ -614,7 +827,8 @@ async fn grant_role(State(app): State<App>, viewer: Viewer, Path(id): Path<i64>,
     if user.id == viewer.user_id {
         return Err(Error::Invalid("Vous ne pouvez pas modifier vos propres rôles.".into()).into());
     }
-    let role = Role::parse(&form.role).ok_or_else(|| Error::Invalid("Choisissez un rôle.".into()))?;
+    let role =
+        Role::parse(&form.role).ok_or_else(|| Error::Invalid("Choisissez un rôle.".into()))?;
     let scope = users::resolve_scope(
         &app.db,
         a,
@@ -627,13 +841,21 @@ async fn grant_role(State(app): State<App>, viewer: Viewer, Path(id): Path<i64>,
     audit::record(
         &app.db,
         &viewer.meta,
-        viewer.audit("role_granted").target("user", user.id).federation(scope.federation_id()).details(serde_json::json!({ "role": role.as_str() })),
+        viewer
+            .audit("role_granted")
+            .target("user", user.id)
+            .federation(scope.federation_id())
+            .details(serde_json::json!({ "role": role.as_str() })),
     )
     .await?;
     Ok(Redirect::to(&format!("/utilisateurs/{}?msg=role_attribue", user.id)).into_response())
 }
 
-async fn revoke_role(State(app): State<App>, viewer: Viewer, Path((id, grant)): Path<(i64, i64)>) -> WebResult<Response> {
+async fn revoke_role(
+    State(app): State<App>,
+    viewer: Viewer,
+    Path((id, grant)): Path<(i64, i64)>,
+) -> WebResult<Response> {
     let user = users::get(&app.db, &viewer.access, id).await?;
     if user.id == viewer.user_id {
         return Err(Error::Invalid("Vous ne pouvez pas modifier vos propres rôles.".into()).into());
@@ -642,7 +864,11 @@ async fn revoke_role(State(app): State<App>, viewer: Viewer, Path((id, grant)): 
     audit::record(
         &app.db,
         &viewer.meta,
-        viewer.audit("role_revoked").target("user", user.id).federation(g.federation_id).details(serde_json::json!({ "role": g.role })),
+        viewer
+            .audit("role_revoked")
+            .target("user", user.id)
+            .federation(g.federation_id)
+            .details(serde_json::json!({ "role": g.role })),
     )
     .await?;
     Ok(Redirect::to(&format!("/utilisateurs/{}?msg=role_retire", user.id)).into_response())
@@ -655,18 +881,35 @@ async fn set_disabled(app: &App, viewer: &Viewer, id: i64, disabled: bool) -> We
         return Err(Error::Forbidden.into());
     }
     users::set_disabled(&app.db, user.id, disabled).await?;
-    let action = if disabled { "user_disabled" } else { "user_enabled" };
+    let action = if disabled {
+        "user_disabled"
+    } else {
+        "user_enabled"
+    };
     let fed = grants.iter().find_map(|g| g.federation_id);
-    audit::record(&app.db, &viewer.meta, viewer.audit(action).target("user", user.id).federation(fed)).await?;
+    audit::record(
+        &app.db,
+        &viewer.meta,
+        viewer.audit(action).target("user", user.id).federation(fed),
+    )
+    .await?;
     let msg = if disabled { "desactive" } else { "reactive" };
     Ok(Redirect::to(&format!("/utilisateurs/{}?msg={msg}", user.id)).into_response())
 }
 
-async fn disable_user(State(app): State<App>, viewer: Viewer, Path(id): Path<i64>) -> WebResult<Response> {
+async fn disable_user(
+    State(app): State<App>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+) -> WebResult<Response> {
     set_disabled(&app, &viewer, id, true).await
 }
 
-async fn enable_user(State(app): State<App>, viewer: Viewer, Path(id): Path<i64>) -> WebResult<Response> {
+async fn enable_user(
+    State(app): State<App>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+) -> WebResult<Response> {
     set_disabled(&app, &viewer, id, false).await
 }
 
@@ -690,12 +933,22 @@ struct AuditPage {
     action: String,
 }
 
-async fn audit_log(State(app): State<App>, viewer: Viewer, Query(q): Query<PageQuery>) -> WebResult<Response> {
+async fn audit_log(
+    State(app): State<App>,
+    viewer: Viewer,
+    Query(q): Query<PageQuery>,
+) -> WebResult<Response> {
     if !viewer.access.allows_somewhere(Perm::ViewAudit) {
         return Err(Error::Forbidden.into());
     }
     let filter = q.action.trim();
-    let rows = audit::list(&app.db, &viewer.access, (!filter.is_empty()).then_some(filter), 300).await?;
+    let rows = audit::list(
+        &app.db,
+        &viewer.access,
+        (!filter.is_empty()).then_some(filter),
+        300,
+    )
+    .await?;
     let lines = rows
         .into_iter()
         .map(|r| AuditLine {
@@ -703,11 +956,19 @@ async fn audit_log(State(app): State<App>, viewer: Viewer, Query(q): Query<PageQ
             actor: r.actor_email.unwrap_or_else(|| "—".into()),
             action: audit::action_label(&r.action),
             code: r.action,
-            target: if r.target_type.is_empty() { String::new() } else { format!("{} {}", r.target_type, r.target_id) },
+            target: if r.target_type.is_empty() {
+                String::new()
+            } else {
+                format!("{} {}", r.target_type, r.target_id)
+            },
             ip: r.ip,
         })
         .collect();
-    render(AuditPage { layout: Layout::new(&app, &viewer, "Journal d'audit", "/journal"), lines, action: filter.to_string() })
+    render(AuditPage {
+        layout: Layout::new(&app, &viewer, "Journal d'audit", "/journal"),
+        lines,
+        action: filter.to_string(),
+    })
 }
 
 pub struct OutboxLine {
@@ -733,7 +994,12 @@ async fn outbox(State(app): State<App>) -> WebResult<Response> {
     let mails = crate::mail::outbox(&app.db, 50)
         .await?
         .into_iter()
-        .map(|m| OutboxLine { when: format_time(m.created_at), to: m.to_addr, subject: m.subject, body: m.body_text })
+        .map(|m| OutboxLine {
+            when: format_time(m.created_at),
+            to: m.to_addr,
+            subject: m.subject,
+            body: m.body_text,
+        })
         .collect();
     let mut layout = Layout::bare("Boîte d'envoi (démonstration)");
     layout.party = app.config.charter.party_name.clone();
@@ -748,7 +1014,10 @@ struct CharterPage {
 }
 
 async fn charter(State(app): State<App>, viewer: Viewer) -> WebResult<Response> {
-    render(CharterPage { layout: Layout::new(&app, &viewer, "Charte graphique", "/charte"), charter: app.config.charter.clone() })
+    render(CharterPage {
+        layout: Layout::new(&app, &viewer, "Charte graphique", "/charte"),
+        charter: app.config.charter.clone(),
+    })
 }
 
 #[derive(Template)]
@@ -758,7 +1027,9 @@ struct SourcesPage {
 }
 
 async fn sources() -> WebResult<Response> {
-    render(SourcesPage { layout: Layout::bare("Sources des données") })
+    render(SourcesPage {
+        layout: Layout::bare("Sources des données"),
+    })
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -775,12 +1046,28 @@ struct AccountPage {
     error: Option<String>,
 }
 
-async fn account_page(app: &App, viewer: &Viewer, msg: &str, new_token: Option<String>, error: Option<String>) -> WebResult<AccountPage> {
-    let creds = users::credentials_by_id(&app.db, viewer.user_id).await?.ok_or(Error::NotFound)?;
+async fn account_page(
+    app: &App,
+    viewer: &Viewer,
+    msg: &str,
+    new_token: Option<String>,
+    error: Option<String>,
+) -> WebResult<AccountPage> {
+    let creds = users::credentials_by_id(&app.db, viewer.user_id)
+        .await?
+        .ok_or(Error::NotFound)?;
     let tokens = users::api_tokens(&app.db, viewer.user_id)
         .await?
         .into_iter()
-        .map(|t| (t.id, t.name, t.last_used_at.map(format_time).unwrap_or_else(|| "jamais utilisé".into())))
+        .map(|t| {
+            (
+                t.id,
+                t.name,
+                t.last_used_at
+                    .map(format_time)
+                    .unwrap_or_else(|| "jamais utilisé".into()),
+            )
+        })
         .collect();
     Ok(AccountPage {
         layout: Layout::new(app, viewer, "Mon compte", "/compte").flash(msg),
@@ -792,7 +1079,11 @@ async fn account_page(app: &App, viewer: &Viewer, msg: &str, new_token: Option<S
     })
 }
 
-async fn account(State(app): State<App>, viewer: Viewer, Query(q): Query<PageQuery>) -> WebResult<Response> {
+async fn account(
+    State(app): State<App>,
+    viewer: Viewer,
+    Query(q): Query<PageQuery>,
+) -> WebResult<Response> {
     render(account_page(&app, &viewer, &q.msg, None, None).await?)
 }
 
@@ -806,8 +1097,14 @@ struct PasswordForm {
     confirm: String,
 }
 
-async fn change_password(State(app): State<App>, viewer: Viewer, Form(form): Form<PasswordForm>) -> WebResult<Response> {
-    let creds = users::credentials_by_id(&app.db, viewer.user_id).await?.ok_or(Error::NotFound)?;
+async fn change_password(
+    State(app): State<App>,
+    viewer: Viewer,
+    Form(form): Form<PasswordForm>,
+) -> WebResult<Response> {
+    let creds = users::credentials_by_id(&app.db, viewer.user_id)
+        .await?
+        .ok_or(Error::NotFound)?;
     let stored = creds.password_hash.unwrap_or_default();
     let current = form.current.clone();
     let ok = tokio::task::spawn_blocking(move || crate::auth::password::verify(&current, &stored))
@@ -818,13 +1115,20 @@ async fn change_password(State(app): State<App>, viewer: Viewer, Form(form): For
     } else if form.password != form.confirm {
         Some("Les deux nouveaux mots de passe ne sont pas identiques.".to_string())
     } else {
-        crate::auth::password::check_policy(&form.password, &viewer.email).err().map(str::to_string)
+        crate::auth::password::check_policy(&form.password, &viewer.email)
+            .err()
+            .map(str::to_string)
     };
     if let Some(error) = problem {
-        return render_status(StatusCode::UNPROCESSABLE_ENTITY, account_page(&app, &viewer, "", None, Some(error)).await?);
+        return render_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            account_page(&app, &viewer, "", None, Some(error)).await?,
+        );
     }
     let pw = form.password;
-    let hash = tokio::task::spawn_blocking(move || crate::auth::password::hash(&pw)).await.map_err(anyhow::Error::from)?;
+    let hash = tokio::task::spawn_blocking(move || crate::auth::password::hash(&pw))
+        .await
+        .map_err(anyhow::Error::from)?;
     users::set_password_hash(&app.db, viewer.user_id, &hash).await?;
     // Other sessions end; this one stays.
     sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2")
@@ -832,7 +1136,14 @@ async fn change_password(State(app): State<App>, viewer: Viewer, Form(form): For
         .bind(&viewer.session_hash)
         .execute(&app.db.pool)
         .await?;
-    audit::record(&app.db, &viewer.meta, viewer.audit("password_changed").target("user", viewer.user_id)).await?;
+    audit::record(
+        &app.db,
+        &viewer.meta,
+        viewer
+            .audit("password_changed")
+            .target("user", viewer.user_id),
+    )
+    .await?;
     Ok(Redirect::to("/compte?msg=mot_de_passe").into_response())
 }
 
@@ -842,20 +1153,41 @@ struct TokenForm {
     name: String,
 }
 
-async fn create_token(State(app): State<App>, viewer: Viewer, Form(form): Form<TokenForm>) -> WebResult<Response> {
+async fn create_token(
+    State(app): State<App>,
+    viewer: Viewer,
+    Form(form): Form<TokenForm>,
+) -> WebResult<Response> {
     match users::create_api_token(&app.db, viewer.user_id, &form.name).await {
         Ok((id, token)) => {
-            audit::record(&app.db, &viewer.meta, viewer.audit("api_token_created").target("api_token", id)).await?;
+            audit::record(
+                &app.db,
+                &viewer.meta,
+                viewer.audit("api_token_created").target("api_token", id),
+            )
+            .await?;
             // Shown once, on this response only.
             render(account_page(&app, &viewer, "", Some(token), None).await?)
         }
-        Err(Error::Invalid(m)) => render_status(StatusCode::UNPROCESSABLE_ENTITY, account_page(&app, &viewer, "", None, Some(m)).await?),
+        Err(Error::Invalid(m)) => render_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            account_page(&app, &viewer, "", None, Some(m)).await?,
+        ),
         Err(e) => Err(e.into()),
     }
 }
 
-async fn revoke_token(State(app): State<App>, viewer: Viewer, Path(id): Path<i64>) -> WebResult<Response> {
+async fn revoke_token(
+    State(app): State<App>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+) -> WebResult<Response> {
     users::revoke_api_token(&app.db, viewer.user_id, id).await?;
-    audit::record(&app.db, &viewer.meta, viewer.audit("api_token_revoked").target("api_token", id)).await?;
+    audit::record(
+        &app.db,
+        &viewer.meta,
+        viewer.audit("api_token_revoked").target("api_token", id),
+    )
+    .await?;
     Ok(Redirect::to("/compte?msg=jeton_revoque").into_response())
 }

@@ -1,0 +1,9 @@
+//! Integration tests: each starts the real application on a random port (see `helpers`), on the backend
+//! named by `TERRAIN_TEST_BACKEND` (sqlite by default, postgres with `TERRAIN_TEST_PG_URL`).
+
+mod access;
+mod accounts;
+mod api;
+mod helpers;
+mod org;
+mod platform;
