@@ -132,9 +132,7 @@ impl Scope {
     pub fn federation_id(self) -> Option<i64> {
         match self {
             Scope::National => None,
-            Scope::Federation { federation_id } | Scope::Section { federation_id, .. } => {
-                Some(federation_id)
-            }
+            Scope::Federation { federation_id } | Scope::Section { federation_id, .. } => Some(federation_id),
         }
     }
 
@@ -148,10 +146,7 @@ impl Scope {
     /// Builds a scope from the two nullable columns stored with a grant.
     pub fn from_ids(federation_id: Option<i64>, section_id: Option<i64>) -> Scope {
         match (federation_id, section_id) {
-            (Some(federation_id), Some(section_id)) => Scope::Section {
-                federation_id,
-                section_id,
-            },
+            (Some(federation_id), Some(section_id)) => Scope::Section { federation_id, section_id },
             (Some(federation_id), None) => Scope::Federation { federation_id },
             _ => Scope::National,
         }
@@ -184,9 +179,7 @@ pub struct Access {
 
 impl Access {
     fn grants_for(&self, perm: Perm) -> impl Iterator<Item = &Grant> {
-        self.grants
-            .iter()
-            .filter(move |g| g.role.perms().contains(&perm))
+        self.grants.iter().filter(move |g| g.role.perms().contains(&perm))
     }
 
     /// The most powerful role held, for the dashboard and the navigation.
@@ -222,13 +215,8 @@ impl Access {
         for g in self.grants_for(perm) {
             match g.scope {
                 Scope::National => return "(1=1)".into(),
-                Scope::Federation { federation_id } => {
-                    parts.push(format!("{fed_col} = {federation_id}"))
-                }
-                Scope::Section {
-                    federation_id,
-                    section_id,
-                } => {
+                Scope::Federation { federation_id } => parts.push(format!("{fed_col} = {federation_id}")),
+                Scope::Section { federation_id, section_id } => {
                     if perm == Perm::ViewOrg {
                         parts.push(format!("{fed_col} = {federation_id}"));
                     } else if let Some(sec) = sec_col {
@@ -237,11 +225,7 @@ impl Access {
                 }
             }
         }
-        if parts.is_empty() {
-            "(1=0)".into()
-        } else {
-            format!("({})", parts.join(" OR "))
-        }
+        if parts.is_empty() { "(1=0)".into() } else { format!("({})", parts.join(" OR ")) }
     }
 
     /// May the caller grant `role` at `scope`? Only roles ranked below one the caller holds with
@@ -250,9 +234,8 @@ impl Access {
         if !role.scope_kinds().contains(&scope.kind()) {
             return false;
         }
-        self.grants_for(Perm::ManageUsers).any(|g| {
-            g.scope.covers(scope) && (g.role == Role::NationalAdmin || role.rank() > g.role.rank())
-        })
+        self.grants_for(Perm::ManageUsers)
+            .any(|g| g.scope.covers(scope) && (g.role == Role::NationalAdmin || role.rank() > g.role.rank()))
     }
 
     /// The roles the caller could grant somewhere (for forms).
@@ -260,8 +243,7 @@ impl Access {
         ALL_ROLES
             .into_iter()
             .filter(|r| {
-                self.grants_for(Perm::ManageUsers)
-                    .any(|g| g.role == Role::NationalAdmin || r.rank() > g.role.rank())
+                self.grants_for(Perm::ManageUsers).any(|g| g.role == Role::NationalAdmin || r.rank() > g.role.rank())
             })
             .collect()
     }
@@ -277,28 +259,15 @@ mod tests {
             grants: grants
                 .iter()
                 .enumerate()
-                .map(|(i, (role, scope))| Grant {
-                    id: i as i64,
-                    role: *role,
-                    scope: *scope,
-                })
+                .map(|(i, (role, scope))| Grant { id: i as i64, role: *role, scope: *scope })
                 .collect(),
         }
     }
     const F1: Scope = Scope::Federation { federation_id: 1 };
     const F2: Scope = Scope::Federation { federation_id: 2 };
-    const S11: Scope = Scope::Section {
-        federation_id: 1,
-        section_id: 11,
-    };
-    const S12: Scope = Scope::Section {
-        federation_id: 1,
-        section_id: 12,
-    };
-    const S21: Scope = Scope::Section {
-        federation_id: 2,
-        section_id: 21,
-    };
+    const S11: Scope = Scope::Section { federation_id: 1, section_id: 11 };
+    const S12: Scope = Scope::Section { federation_id: 1, section_id: 12 };
+    const S21: Scope = Scope::Section { federation_id: 2, section_id: 21 };
 
     #[test]
     fn a_coordinator_stays_in_their_federation() {
@@ -308,10 +277,7 @@ mod tests {
         assert_eq!(a.filter(Perm::ViewMembers, "f", Some("s")), "(f = 1)");
         assert!(a.can_grant(Role::FederationStaff, F1));
         assert!(a.can_grant(Role::Activist, S11));
-        assert!(
-            !a.can_grant(Role::FederationCoordinator, F1),
-            "no peer grants"
-        );
+        assert!(!a.can_grant(Role::FederationCoordinator, F1), "no peer grants");
         assert!(!a.can_grant(Role::FederationStaff, F2));
         assert!(!a.can_grant(Role::NationalStaff, Scope::National));
     }
@@ -321,9 +287,7 @@ mod tests {
         let a = access(&[(Role::SectionSecretary, S11)]);
         assert!(a.allows(Perm::ViewOrg, F1));
         assert!(
-            a.allows(Perm::ViewMembers, S11)
-                && !a.allows(Perm::ViewMembers, S12)
-                && !a.allows(Perm::ViewMembers, F1)
+            a.allows(Perm::ViewMembers, S11) && !a.allows(Perm::ViewMembers, S12) && !a.allows(Perm::ViewMembers, F1)
         );
         assert_eq!(a.filter(Perm::ViewMembers, "f", Some("s")), "(s = 11)");
         assert_eq!(a.filter(Perm::ViewMembers, "f", None), "(1=0)");
@@ -335,12 +299,7 @@ mod tests {
     fn activists_manage_nothing() {
         let a = access(&[(Role::Activist, F1)]);
         assert!(a.allows(Perm::ViewOrg, F1));
-        for p in [
-            Perm::ViewMembers,
-            Perm::ManageSections,
-            Perm::ManageUsers,
-            Perm::ViewAudit,
-        ] {
+        for p in [Perm::ViewMembers, Perm::ManageSections, Perm::ManageUsers, Perm::ViewAudit] {
             assert!(!a.allows_somewhere(p), "{p:?}");
             assert_eq!(a.filter(p, "f", Some("s")), "(1=0)");
         }
@@ -354,10 +313,7 @@ mod tests {
         assert_eq!(admin.filter(Perm::ViewAudit, "f", None), "(1=1)");
         assert!(staff.allows(Perm::ViewMembers, S21) && !staff.allows_somewhere(Perm::ManageUsers));
         assert!(admin.can_grant(Role::NationalAdmin, Scope::National));
-        assert!(
-            !admin.can_grant(Role::NationalAdmin, F1),
-            "role and scope kind must match"
-        );
+        assert!(!admin.can_grant(Role::NationalAdmin, F1), "role and scope kind must match");
         assert!(!admin.can_grant(Role::SectionSecretary, F1));
     }
 

@@ -23,9 +23,8 @@ impl App {
     /// Connects, applies migrations and loads the reference data on first start.
     pub async fn init(config: Config) -> anyhow::Result<App> {
         if let Some(dir) = config.sqlite_dir() {
-            std::fs::create_dir_all(&dir).map_err(|e| {
-                anyhow::anyhow!("cannot create the data directory {}: {e}", dir.display())
-            })?;
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| anyhow::anyhow!("cannot create the data directory {}: {e}", dir.display()))?;
         }
         let db = Db::connect(config.database_url.expose()).await?;
         let applied = db.migrate().await?;
@@ -36,26 +35,15 @@ impl App {
             tracing::info!(?report, "reference data loaded");
         }
         let mailer = Mailer::new(&config)?;
-        Ok(App {
-            db,
-            config: Arc::new(config),
-            mailer,
-        })
+        Ok(App { db, config: Arc::new(config), mailer })
     }
 
     /// Starts `n` worker tasks in this process.
-    pub fn spawn_workers(
-        &self,
-        n: usize,
-        shutdown: watch::Receiver<bool>,
-    ) -> Vec<tokio::task::JoinHandle<()>> {
+    pub fn spawn_workers(&self, n: usize, shutdown: watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "terrain".into());
         (0..n)
             .map(|i| {
-                let runner = Runner {
-                    db: self.db.clone(),
-                    mailer: self.mailer.clone(),
-                };
+                let runner = Runner { db: self.db.clone(), mailer: self.mailer.clone() };
                 let name = format!("{host}:{}:{i}", std::process::id());
                 tokio::spawn(runner.run(name, shutdown.clone()))
             })
@@ -72,12 +60,9 @@ impl App {
         let (tx, rx) = watch::channel(false);
         let workers = self.spawn_workers(self.config.workers, rx);
         let router = crate::web::router(self.clone());
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await?;
+        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await?;
         let _ = tx.send(true);
         for w in workers {
             let _ = w.await;

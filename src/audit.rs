@@ -15,10 +15,7 @@ pub struct RequestMeta {
 
 impl RequestMeta {
     pub fn cli() -> RequestMeta {
-        RequestMeta {
-            ip: "cli".into(),
-            request_id: String::new(),
-        }
+        RequestMeta { ip: "cli".into(), request_id: String::new() }
     }
 }
 
@@ -92,23 +89,14 @@ pub struct Row {
 }
 
 /// The newest entries the caller may read, optionally only one action.
-pub async fn list(
-    db: &Db,
-    access: &Access,
-    action: Option<&str>,
-    limit: i64,
-) -> anyhow::Result<Vec<Row>> {
+pub async fn list(db: &Db, access: &Access, action: Option<&str>, limit: i64) -> anyhow::Result<Vec<Row>> {
     let scope = access.filter(Perm::ViewAudit, "a.federation_id", None);
     let sql = format!(
         "SELECT a.id, a.at, a.actor_user_id, u.email AS actor_email, a.action, a.target_type, a.target_id, \
          a.federation_id, a.ip, a.request_id, a.details FROM audit_log a LEFT JOIN users u ON u.id = a.actor_user_id \
          WHERE {scope} AND ($1 = '' OR a.action = $1) ORDER BY a.id DESC LIMIT $2"
     );
-    Ok(sqlx::query_as(&sql)
-        .bind(action.unwrap_or(""))
-        .bind(limit)
-        .fetch_all(&db.pool)
-        .await?)
+    Ok(sqlx::query_as(&sql).bind(action.unwrap_or("")).bind(limit).fetch_all(&db.pool).await?)
 }
 
 /// Action names with their French label, for the log page.

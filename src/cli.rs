@@ -14,11 +14,7 @@ use crate::config::{Config, LogFormat, Overrides};
 use crate::users;
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "terrain",
-    version,
-    about = "Terrain — QG numérique de campagne (self-hosted campaign headquarters)"
-)]
+#[command(name = "terrain", version, about = "Terrain — QG numérique de campagne (self-hosted campaign headquarters)")]
 pub struct Cli {
     /// Configuration file (TOML). Environment variables TERRAIN_* override it; flags override both.
     #[arg(long, global = true, env = "TERRAIN_CONFIG")]
@@ -127,23 +123,15 @@ pub enum UserAction {
     },
 }
 
-fn load_config(
-    cli_config: &Option<PathBuf>,
-    common: &Common,
-) -> Result<Config, crate::config::ConfigError> {
-    let overrides = Overrides {
-        listen: common.listen.clone(),
-        database_url: common.database_url.clone(),
-    };
+fn load_config(cli_config: &Option<PathBuf>, common: &Common) -> Result<Config, crate::config::ConfigError> {
+    let overrides = Overrides { listen: common.listen.clone(), database_url: common.database_url.clone() };
     Config::load(cli_config.as_deref(), &overrides)
 }
 
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TERRAIN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),
@@ -177,19 +165,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Migrate {
-            common,
-            reference_dir,
-        } => {
-            let config = load_config(&cli.config, &common)
-                .or_else(|e| relax_for_admin(&cli.config, &common, e))?;
+        Command::Migrate { common, reference_dir } => {
+            let config = load_config(&cli.config, &common).or_else(|e| relax_for_admin(&cli.config, &common, e))?;
             init_tracing(config.log_format);
             let app = App::init(config).await?;
-            println!(
-                "migrations: {:?} applied ({})",
-                app.db.applied_versions().await?,
-                app.db.backend.name()
-            );
+            println!("migrations: {:?} applied ({})", app.db.applied_versions().await?, app.db.backend.name());
             if let Some(dir) = reference_dir {
                 let r = crate::seed::load(&app.db, Some(&dir)).await?;
                 println!(
@@ -200,14 +180,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Demo { common, no_serve } => {
-            let overrides = Overrides {
-                listen: common.listen.clone(),
-                database_url: common.database_url.clone(),
-            };
+            let overrides = Overrides { listen: common.listen.clone(), database_url: common.database_url.clone() };
             // The demo always keeps an outbox so that invitations and reset links can be read on a page.
-            let mut env: Vec<(String, String)> = std::env::vars()
-                .filter(|(k, _)| k.starts_with("TERRAIN_"))
-                .collect();
+            let mut env: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k.starts_with("TERRAIN_")).collect();
             env.push(("TERRAIN_OUTBOX".into(), "true".into()));
             let config = Config::load_from(cli.config.as_deref(), &env, &overrides)?;
             init_tracing(config.log_format);
@@ -215,27 +190,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let password = std::env::var("TERRAIN_DEMO_PASSWORD")
                 .unwrap_or_else(|_| crate::auth::random_token()[..16].to_string());
             let accounts = crate::demo::prepare(&app, &password).await?;
-            println!(
-                "\nTerrain — données de démonstration prêtes ({})",
-                app.db.backend.name()
-            );
+            println!("\nTerrain — données de démonstration prêtes ({})", app.db.backend.name());
             println!("Adresse : {}/connexion", config.base_url());
             println!("Mot de passe de tous les comptes : {password}\n");
             for a in &accounts {
                 print!("  {:<40} {:<28} {}", a.email, a.role.label(), a.place);
                 if let Some(secret) = &a.totp_secret {
-                    let code =
-                        crate::auth::totp::code_at(secret, crate::db::now()).unwrap_or_default();
-                    print!(
-                        "\n      double authentification (TOTP) — secret : {secret} (code actuel : {code})"
-                    );
+                    let code = crate::auth::totp::code_at(secret, crate::db::now()).unwrap_or_default();
+                    print!("\n      double authentification (TOTP) — secret : {secret} (code actuel : {code})");
                 }
                 println!();
             }
-            println!(
-                "\nLes e-mails envoyés s'affichent sur {}/boite-d-envoi\n",
-                config.base_url()
-            );
+            println!("\nLes e-mails envoyés s'affichent sur {}/boite-d-envoi\n", config.base_url());
             let _ = std::io::stdout().flush();
             if no_serve {
                 return Ok(());
@@ -243,8 +209,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             serve_app(app).await
         }
         Command::User { common, action } => {
-            let config = load_config(&cli.config, &common)
-                .or_else(|e| relax_for_admin(&cli.config, &common, e))?;
+            let config = load_config(&cli.config, &common).or_else(|e| relax_for_admin(&cli.config, &common, e))?;
             init_tracing(config.log_format);
             let app = App::init(config).await?;
             user_command(&app, action).await
@@ -262,14 +227,9 @@ fn relax_for_admin(
     if original.key != "smtp.host" {
         return Err(original.into());
     }
-    let mut env: Vec<(String, String)> = std::env::vars()
-        .filter(|(k, _)| k.starts_with("TERRAIN_"))
-        .collect();
+    let mut env: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k.starts_with("TERRAIN_")).collect();
     env.push(("TERRAIN_OUTBOX".into(), "true".into()));
-    let overrides = Overrides {
-        listen: common.listen.clone(),
-        database_url: common.database_url.clone(),
-    };
+    let overrides = Overrides { listen: common.listen.clone(), database_url: common.database_url.clone() };
     Ok(Config::load_from(file.as_deref(), &env, &overrides)?)
 }
 
@@ -281,9 +241,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
 async fn serve_app(app: App) -> anyhow::Result<()> {
     let addr = app.config.listen_addr()?;
-    let listener = TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
+    let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     tracing::info!(
         %addr,
         database = %app.config.database_url_redacted(),
@@ -324,71 +282,45 @@ async fn scope_from_args(
             match sec {
                 None => Scope::Federation { federation_id: fid },
                 Some(name) => {
-                    let sid: i64 = sqlx::query_scalar(
-                        "SELECT id FROM sections WHERE federation_id = $1 AND name = $2",
-                    )
-                    .bind(fid)
-                    .bind(name)
-                    .fetch_optional(&app.db.pool)
-                    .await?
-                    .with_context(|| format!("no section '{name}' in federation {code}"))?;
-                    Scope::Section {
-                        federation_id: fid,
-                        section_id: sid,
-                    }
+                    let sid: i64 = sqlx::query_scalar("SELECT id FROM sections WHERE federation_id = $1 AND name = $2")
+                        .bind(fid)
+                        .bind(name)
+                        .fetch_optional(&app.db.pool)
+                        .await?
+                        .with_context(|| format!("no section '{name}' in federation {code}"))?;
+                    Scope::Section { federation_id: fid, section_id: sid }
                 }
             }
         }
         (None, Some(_)) => bail!("--section needs --federation"),
     };
     if !role.scope_kinds().contains(&scope.kind()) {
-        bail!(
-            "role {} cannot be granted at this level ({:?})",
-            role.as_str(),
-            scope.kind()
-        );
+        bail!("role {} cannot be granted at this level ({:?})", role.as_str(), scope.kind());
     }
     Ok(scope)
 }
 
 fn parse_role(s: &str) -> anyhow::Result<Role> {
     Role::parse(s).with_context(|| {
-        format!(
-            "unknown role '{s}' (one of: {})",
-            crate::access::ALL_ROLES.map(Role::as_str).join(", ")
-        )
+        format!("unknown role '{s}' (one of: {})", crate::access::ALL_ROLES.map(Role::as_str).join(", "))
     })
 }
 
 async fn user_id_by_email(app: &App, email: &str) -> anyhow::Result<i64> {
-    let email = crate::auth::normalise_email(email)
-        .with_context(|| format!("'{email}' is not an e-mail address"))?;
-    Ok(users::credentials_by_email(&app.db, &email)
-        .await?
-        .with_context(|| format!("no account for {email}"))?
-        .id)
+    let email = crate::auth::normalise_email(email).with_context(|| format!("'{email}' is not an e-mail address"))?;
+    Ok(users::credentials_by_email(&app.db, &email).await?.with_context(|| format!("no account for {email}"))?.id)
 }
 
 async fn user_command(app: &App, action: UserAction) -> anyhow::Result<()> {
     let meta = RequestMeta::cli();
     match action {
-        UserAction::Create {
-            email,
-            name,
-            role,
-            federation,
-            section,
-        } => {
-            let email = crate::auth::normalise_email(&email)
-                .with_context(|| format!("'{email}' is not an e-mail address"))?;
+        UserAction::Create { email, name, role, federation, section } => {
+            let email =
+                crate::auth::normalise_email(&email).with_context(|| format!("'{email}' is not an e-mail address"))?;
             let grant = match &role {
                 Some(r) => {
                     let role = parse_role(r)?;
-                    Some((
-                        role,
-                        scope_from_args(app, role, federation.as_deref(), section.as_deref())
-                            .await?,
-                    ))
+                    Some((role, scope_from_args(app, role, federation.as_deref(), section.as_deref()).await?))
                 }
                 None => None,
             };
@@ -397,15 +329,9 @@ async fn user_command(app: &App, action: UserAction) -> anyhow::Result<()> {
                 bail!("{why}");
             }
             let shown = password.clone();
-            let hash =
-                tokio::task::spawn_blocking(move || crate::auth::password::hash(&password)).await?;
+            let hash = tokio::task::spawn_blocking(move || crate::auth::password::hash(&password)).await?;
             let id = users::create(&app.db, &email, name.trim(), Some(&hash)).await?;
-            audit::record(
-                &app.db,
-                &meta,
-                Entry::new(None, "user_created").target("user", id),
-            )
-            .await?;
+            audit::record(&app.db, &meta, Entry::new(None, "user_created").target("user", id)).await?;
             if let Some((role, scope)) = grant {
                 users::grant(&app.db, id, role, scope, None).await?;
                 audit::record(
@@ -431,16 +357,10 @@ async fn user_command(app: &App, action: UserAction) -> anyhow::Result<()> {
                 bail!("{why}");
             }
             let shown = password.clone();
-            let hash =
-                tokio::task::spawn_blocking(move || crate::auth::password::hash(&password)).await?;
+            let hash = tokio::task::spawn_blocking(move || crate::auth::password::hash(&password)).await?;
             users::set_password_hash(&app.db, id, &hash).await?;
             crate::auth::session::delete_for_user(&app.db, id).await?;
-            audit::record(
-                &app.db,
-                &meta,
-                Entry::new(None, "password_changed").target("user", id),
-            )
-            .await?;
+            audit::record(&app.db, &meta, Entry::new(None, "password_changed").target("user", id)).await?;
             if generated {
                 println!("new password for {email}: {shown}");
             } else {
@@ -448,16 +368,10 @@ async fn user_command(app: &App, action: UserAction) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        UserAction::Grant {
-            email,
-            role,
-            federation,
-            section,
-        } => {
+        UserAction::Grant { email, role, federation, section } => {
             let id = user_id_by_email(app, &email).await?;
             let role = parse_role(&role)?;
-            let scope =
-                scope_from_args(app, role, federation.as_deref(), section.as_deref()).await?;
+            let scope = scope_from_args(app, role, federation.as_deref(), section.as_deref()).await?;
             users::grant(&app.db, id, role, scope, None).await?;
             audit::record(
                 &app.db,
@@ -474,12 +388,7 @@ async fn user_command(app: &App, action: UserAction) -> anyhow::Result<()> {
         UserAction::Disable { email } => {
             let id = user_id_by_email(app, &email).await?;
             users::set_disabled(&app.db, id, true).await?;
-            audit::record(
-                &app.db,
-                &meta,
-                Entry::new(None, "user_disabled").target("user", id),
-            )
-            .await?;
+            audit::record(&app.db, &meta, Entry::new(None, "user_disabled").target("user", id)).await?;
             println!("disabled {email}");
             Ok(())
         }
@@ -493,20 +402,12 @@ async fn check(file: &Option<PathBuf>, common: &Common) -> anyhow::Result<()> {
     println!("  database     {}", config.database_url_redacted());
     println!("  public url   {}", config.base_url());
     let app = App::init(config.clone()).await?;
-    println!(
-        "database: ok ({}, migrations {:?})",
-        app.db.backend.name(),
-        app.db.applied_versions().await?
-    );
+    println!("database: ok ({}, migrations {:?})", app.db.backend.name(), app.db.applied_versions().await?);
     println!("jobs: {:?}", crate::jobs::counts(&app.db).await?);
     match app.mailer.test_connection().await {
         Ok(true) => println!("smtp: ok ({}:{})", config.smtp.host, config.smtp.port),
         Ok(false) => println!("smtp: not configured (outbox only)"),
-        Err(e) => bail!(
-            "smtp: {}:{} unreachable: {e}",
-            config.smtp.host,
-            config.smtp.port
-        ),
+        Err(e) => bail!("smtp: {}:{} unreachable: {e}", config.smtp.host, config.smtp.port),
     }
     Ok(())
 }

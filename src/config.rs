@@ -24,11 +24,7 @@ impl Secret {
 
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.0.is_empty() {
-            f.write_str("\"\"")
-        } else {
-            f.write_str("[redacted]")
-        }
+        if self.0.is_empty() { f.write_str("\"\"") } else { f.write_str("[redacted]") }
     }
 }
 
@@ -99,8 +95,7 @@ impl Default for Charter {
             accent: "#c8553d".into(),
             background: "#f7f5f0".into(),
             text: "#1c1c1c".into(),
-            font_family:
-                "system-ui, -apple-system, \"Segoe UI\", Roboto, \"Noto Sans\", sans-serif".into(),
+            font_family: "system-ui, -apple-system, \"Segoe UI\", Roboto, \"Noto Sans\", sans-serif".into(),
         }
     }
 }
@@ -157,11 +152,7 @@ pub struct ConfigError {
 }
 
 fn err(key: &str, source_name: &str, why: impl Into<String>) -> ConfigError {
-    ConfigError {
-        key: key.into(),
-        source_name: source_name.into(),
-        why: why.into(),
-    }
+    ConfigError { key: key.into(), source_name: source_name.into(), why: why.into() }
 }
 
 #[derive(Clone, Copy)]
@@ -183,18 +174,10 @@ const ENV_KEYS: &[(&str, &str, Kind)] = &[
     ("TERRAIN_SMTP_USERNAME", "smtp.username", Kind::Str),
     ("TERRAIN_SMTP_PASSWORD", "smtp.password", Kind::Str),
     ("TERRAIN_SMTP_TIMEOUT", "smtp.timeout", Kind::Int),
-    (
-        "TERRAIN_REQUIRE_TOTP_FOR_NATIONAL",
-        "require_totp_for_national",
-        Kind::Bool,
-    ),
+    ("TERRAIN_REQUIRE_TOTP_FOR_NATIONAL", "require_totp_for_national", Kind::Bool),
     ("TERRAIN_OUTBOX", "outbox", Kind::Bool),
     ("TERRAIN_WORKERS", "workers", Kind::Int),
-    (
-        "TERRAIN_SESSION_IDLE_MINUTES",
-        "session_idle_minutes",
-        Kind::Int,
-    ),
+    ("TERRAIN_SESSION_IDLE_MINUTES", "session_idle_minutes", Kind::Int),
     ("TERRAIN_TRUST_PROXY", "trust_proxy", Kind::Bool),
     ("TERRAIN_LOG_FORMAT", "log_format", Kind::Str),
 ];
@@ -209,9 +192,7 @@ pub struct Overrides {
 impl Config {
     /// Loads the configuration from an optional file, the process environment and command-line overrides.
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
-        let env: Vec<(String, String)> = std::env::vars()
-            .filter(|(k, _)| k.starts_with("TERRAIN_"))
-            .collect();
+        let env: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k.starts_with("TERRAIN_")).collect();
         Self::load_from(file, &env, overrides)
     }
 
@@ -224,36 +205,26 @@ impl Config {
         let mut table = toml::Table::new();
         if let Some(path) = file {
             let name = path.display().to_string();
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| err("config file", &name, format!("cannot read it: {e}")))?;
-            table = text.parse::<toml::Table>().map_err(|e| {
-                err(
-                    "config file",
-                    &name,
-                    format!("not valid TOML: {}", e.message()),
-                )
-            })?;
+            let text =
+                std::fs::read_to_string(path).map_err(|e| err("config file", &name, format!("cannot read it: {e}")))?;
+            table = text
+                .parse::<toml::Table>()
+                .map_err(|e| err("config file", &name, format!("not valid TOML: {}", e.message())))?;
         }
         for (name, value) in env {
             let Some((_, key, kind)) = ENV_KEYS.iter().find(|(n, _, _)| n == name) else {
                 continue;
             };
-            let parsed = match kind {
-                Kind::Str => toml::Value::String(value.clone()),
-                Kind::Int => toml::Value::Integer(
-                    value
-                        .trim()
-                        .parse()
-                        .map_err(|_| err(key, name, format!("'{value}' is not a whole number")))?,
-                ),
-                Kind::Bool => toml::Value::Boolean(parse_bool(value).ok_or_else(|| {
-                    err(
-                        key,
-                        name,
-                        format!("'{value}' is not a boolean (true/false, 1/0, yes/no)"),
-                    )
-                })?),
-            };
+            let parsed =
+                match kind {
+                    Kind::Str => toml::Value::String(value.clone()),
+                    Kind::Int => toml::Value::Integer(
+                        value.trim().parse().map_err(|_| err(key, name, format!("'{value}' is not a whole number")))?,
+                    ),
+                    Kind::Bool => toml::Value::Boolean(parse_bool(value).ok_or_else(|| {
+                        err(key, name, format!("'{value}' is not a boolean (true/false, 1/0, yes/no)"))
+                    })?),
+                };
             set_path(&mut table, key, parsed);
         }
         if let Some(listen) = &overrides.listen {
@@ -265,9 +236,7 @@ impl Config {
         let config: Config = Config::deserialize(toml::Value::Table(table)).map_err(|e| {
             err(
                 "settings",
-                file.map(|f| f.display().to_string())
-                    .as_deref()
-                    .unwrap_or("environment"),
+                file.map(|f| f.display().to_string()).as_deref().unwrap_or("environment"),
                 e.message().to_string(),
             )
         })?;
@@ -278,24 +247,16 @@ impl Config {
     fn validate(&self) -> Result<(), ConfigError> {
         self.listen_addr()?;
         let url = self.database_url.expose();
-        if !(url.starts_with("sqlite:")
-            || url.starts_with("postgres://")
-            || url.starts_with("postgresql://"))
-        {
+        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(err(
                 "database_url",
                 "TERRAIN_DATABASE_URL / --database-url",
                 "must start with sqlite:// (embedded default) or postgres:// (PostgreSQL)",
             ));
         }
-        if !self.public_url.is_empty()
-            && !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://"))
-        {
-            return Err(err(
-                "public_url",
-                "TERRAIN_PUBLIC_URL",
-                "must start with http:// or https://",
-            ));
+        let url = &self.public_url;
+        if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(err("public_url", "TERRAIN_PUBLIC_URL", "must start with http:// or https://"));
         }
         if self.mail_from.parse::<lettre::message::Mailbox>().is_err() {
             return Err(err(
@@ -312,11 +273,7 @@ impl Config {
             ));
         }
         if self.session_idle_minutes < 5 {
-            return Err(err(
-                "session_idle_minutes",
-                "TERRAIN_SESSION_IDLE_MINUTES",
-                "must be at least 5",
-            ));
+            return Err(err("session_idle_minutes", "TERRAIN_SESSION_IDLE_MINUTES", "must be at least 5"));
         }
         for (key, value) in [
             ("charter.primary", &self.charter.primary),
@@ -326,19 +283,11 @@ impl Config {
             ("charter.text", &self.charter.text),
         ] {
             if !is_hex_colour(value) {
-                return Err(err(
-                    key,
-                    "config file",
-                    format!("'{value}' is not a colour like #0b4f5c"),
-                ));
+                return Err(err(key, "config file", format!("'{value}' is not a colour like #0b4f5c")));
             }
         }
         if self.charter.font_family.contains([';', '{', '}', '<']) {
-            return Err(err(
-                "charter.font_family",
-                "config file",
-                "must be a CSS font list without ; { } <",
-            ));
+            return Err(err("charter.font_family", "config file", "must be a CSS font list without ; { } <"));
         }
         Ok(())
     }
@@ -370,9 +319,7 @@ impl Config {
     /// Directory for the SQLite file, created on first start.
     pub fn sqlite_dir(&self) -> Option<PathBuf> {
         let url = self.database_url.expose();
-        let path = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))?;
+        let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
         let path = path.split('?').next().unwrap_or(path);
         if path.is_empty() || path == ":memory:" {
             return None;
@@ -412,9 +359,7 @@ fn is_hex_colour(value: &str) -> bool {
 fn set_path(table: &mut toml::Table, path: &str, value: toml::Value) {
     match path.split_once('.') {
         Some((head, rest)) => {
-            let entry = table
-                .entry(head.to_string())
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let entry = table.entry(head.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
             if !entry.is_table() {
                 *entry = toml::Value::Table(toml::Table::new());
             }
@@ -433,22 +378,14 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
     fn defaults_need_smtp_or_outbox() {
         let e = Config::load_from(None, &[], &Overrides::default()).unwrap_err();
         assert!(e.to_string().contains("smtp.host"), "{e}");
-        let c = Config::load_from(
-            None,
-            &env(&[("TERRAIN_OUTBOX", "true")]),
-            &Overrides::default(),
-        )
-        .unwrap();
+        let c = Config::load_from(None, &env(&[("TERRAIN_OUTBOX", "true")]), &Overrides::default()).unwrap();
         assert_eq!(c.listen, "127.0.0.1:8080");
         assert!(c.database_url.expose().starts_with("sqlite://data/"));
     }
@@ -463,13 +400,9 @@ mod tests {
             ("TERRAIN_SMTP_SECURITY", "ssl3", "unknown variant"),
         ];
         for (name, value, needle) in cases {
-            let e = Config::load_from(
-                None,
-                &env(&[("TERRAIN_OUTBOX", "1"), (name, value)]),
-                &Overrides::default(),
-            )
-            .unwrap_err()
-            .to_string();
+            let e = Config::load_from(None, &env(&[("TERRAIN_OUTBOX", "1"), (name, value)]), &Overrides::default())
+                .unwrap_err()
+                .to_string();
             assert!(e.contains(needle), "{name}={value}: {e}");
             assert_eq!(e.lines().count(), 1, "{e}");
         }
@@ -479,14 +412,15 @@ mod tests {
     fn file_env_and_flags_layer_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("terrain.toml");
-        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\noutbox = true\n[smtp]\nport = 2525\n[charter]\nprimary = \"#112233\"\n").unwrap();
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9000\"\noutbox = true\n[smtp]\nport = 2525\n[charter]\nprimary = \"#112233\"\n",
+        )
+        .unwrap();
         let c = Config::load_from(
             Some(&path),
             &env(&[("TERRAIN_SMTP_PORT", "2626")]),
-            &Overrides {
-                listen: Some("127.0.0.1:9100".into()),
-                database_url: None,
-            },
+            &Overrides { listen: Some("127.0.0.1:9100".into()), database_url: None },
         )
         .unwrap();
         assert_eq!(c.listen, "127.0.0.1:9100");
@@ -494,9 +428,7 @@ mod tests {
         assert_eq!(c.charter.primary, "#112233");
 
         std::fs::write(&path, "lisen = \"x\"\n").unwrap();
-        let e = Config::load_from(Some(&path), &[], &Overrides::default())
-            .unwrap_err()
-            .to_string();
+        let e = Config::load_from(Some(&path), &[], &Overrides::default()).unwrap_err().to_string();
         assert!(e.contains("unknown field") && e.contains("lisen"), "{e}");
     }
 
@@ -513,10 +445,7 @@ mod tests {
         )
         .unwrap();
         let debug = format!("{c:?}");
-        assert!(
-            !debug.contains("hunter2") && !debug.contains("s3cret"),
-            "{debug}"
-        );
+        assert!(!debug.contains("hunter2") && !debug.contains("s3cret"), "{debug}");
         assert_eq!(c.database_url_redacted(), "postgres://app:***@db/terrain");
     }
 }

@@ -34,10 +34,7 @@ pub struct Db {
 
 /// Seconds since the Unix epoch: the one clock of the application's rows.
 pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 pub struct Migration {
@@ -47,17 +44,11 @@ pub struct Migration {
 }
 
 /// Embedded migrations, one list per backend. A unit test keeps both lists in step.
-pub const SQLITE_MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "foundation",
-    sql: include_str!("../migrations/sqlite/0001_foundation.sql"),
-}];
+pub const SQLITE_MIGRATIONS: &[Migration] =
+    &[Migration { version: 1, name: "foundation", sql: include_str!("../migrations/sqlite/0001_foundation.sql") }];
 
-pub const POSTGRES_MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "foundation",
-    sql: include_str!("../migrations/postgres/0001_foundation.sql"),
-}];
+pub const POSTGRES_MIGRATIONS: &[Migration] =
+    &[Migration { version: 1, name: "foundation", sql: include_str!("../migrations/postgres/0001_foundation.sql") }];
 
 impl Db {
     /// Connects to the database the URL names: `sqlite://PATH` (file created if missing) or `postgres://…`.
@@ -72,27 +63,16 @@ impl Db {
             } else {
                 url.to_string()
             };
-            let conn = tokio::time::timeout(
-                Duration::from_secs(15),
-                sqlx::AnyConnection::connect(&probe),
-            )
-            .await
-            .map_err(|_| anyhow::anyhow!("the database did not answer within 15 s"))?
-            .context("cannot connect to the database")?;
+            let conn = tokio::time::timeout(Duration::from_secs(15), sqlx::AnyConnection::connect(&probe))
+                .await
+                .map_err(|_| anyhow::anyhow!("the database did not answer within 15 s"))?
+                .context("cannot connect to the database")?;
             conn.close().await?;
         }
-        let backend = if url.starts_with("sqlite:") {
-            Backend::Sqlite
-        } else {
-            Backend::Postgres
-        };
+        let backend = if url.starts_with("sqlite:") { Backend::Sqlite } else { Backend::Postgres };
         let pool = match backend {
             Backend::Sqlite => {
-                let url = if url.contains('?') {
-                    url.to_string()
-                } else {
-                    format!("{url}?mode=rwc")
-                };
+                let url = if url.contains('?') { url.to_string() } else { format!("{url}?mode=rwc") };
                 AnyPoolOptions::new()
                     .max_connections(8)
                     .acquire_timeout(Duration::from_secs(30))
@@ -112,11 +92,7 @@ impl Db {
                     .await
             }
             Backend::Postgres => {
-                AnyPoolOptions::new()
-                    .max_connections(16)
-                    .acquire_timeout(Duration::from_secs(30))
-                    .connect(url)
-                    .await
+                AnyPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(30)).connect(url).await
             }
         }
         .with_context(|| format!("cannot open the {} database", backend.name()))?;
@@ -143,9 +119,8 @@ impl Db {
                  name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
             )
             .await?;
-            let done: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations")
-                .fetch_all(&mut *conn)
-                .await?;
+            let done: Vec<i64> =
+                sqlx::query_scalar("SELECT version FROM schema_migrations").fetch_all(&mut *conn).await?;
             let mut applied = Vec::new();
             for m in self.migrations() {
                 if done.contains(&m.version) {
@@ -156,14 +131,12 @@ impl Db {
                     .execute(&mut *tx)
                     .await
                     .with_context(|| format!("migration {} ({}) failed", m.version, m.name))?;
-                sqlx::query(
-                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
-                )
-                .bind(m.version)
-                .bind(m.name)
-                .bind(now())
-                .execute(&mut *tx)
-                .await?;
+                sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+                    .bind(m.version)
+                    .bind(m.name)
+                    .bind(now())
+                    .execute(&mut *tx)
+                    .await?;
                 tx.commit().await?;
                 applied.push(m.version);
             }
@@ -178,11 +151,7 @@ impl Db {
 
     /// Versions recorded as applied, in order.
     pub async fn applied_versions(&self) -> anyhow::Result<Vec<i64>> {
-        Ok(
-            sqlx::query_scalar("SELECT version FROM schema_migrations ORDER BY version")
-                .fetch_all(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_scalar("SELECT version FROM schema_migrations ORDER BY version").fetch_all(&self.pool).await?)
     }
 
     /// True when the database answers and every embedded migration is applied.
@@ -217,12 +186,7 @@ mod tests {
         assert_eq!(SQLITE_MIGRATIONS.len(), POSTGRES_MIGRATIONS.len());
         for (s, p) in SQLITE_MIGRATIONS.iter().zip(POSTGRES_MIGRATIONS) {
             assert_eq!((s.version, s.name), (p.version, p.name));
-            assert_eq!(
-                tables(s.sql),
-                tables(p.sql),
-                "migration {} creates different tables",
-                s.version
-            );
+            assert_eq!(tables(s.sql), tables(p.sql), "migration {} creates different tables", s.version);
         }
         let versions: Vec<i64> = SQLITE_MIGRATIONS.iter().map(|m| m.version).collect();
         let mut sorted = versions.clone();
@@ -233,16 +197,9 @@ mod tests {
 
     #[test]
     fn migration_files_on_disk_are_all_embedded() {
-        for (dir, list) in [
-            ("migrations/sqlite", SQLITE_MIGRATIONS),
-            ("migrations/postgres", POSTGRES_MIGRATIONS),
-        ] {
+        for (dir, list) in [("migrations/sqlite", SQLITE_MIGRATIONS), ("migrations/postgres", POSTGRES_MIGRATIONS)] {
             let on_disk = std::fs::read_dir(dir).unwrap().count();
-            assert_eq!(
-                on_disk,
-                list.len(),
-                "{dir} has files that are not embedded in db.rs"
-            );
+            assert_eq!(on_disk, list.len(), "{dir} has files that are not embedded in db.rs");
         }
     }
 }

@@ -26,75 +26,28 @@ const SECTIONS: &[(&str, &str, &str)] = &[
 ];
 
 /// (e-mail, name, role, federation code, section name)
-const ACCOUNTS: &[(&str, &str, Role, Option<&str>, Option<&str>)] = &[
-    (
-        "admin@demo.terrain.test",
-        "Camille Administratrice",
-        Role::NationalAdmin,
-        None,
-        None,
-    ),
-    (
-        "permanent@demo.terrain.test",
-        "Sacha Permanent",
-        Role::NationalStaff,
-        None,
-        None,
-    ),
-    (
-        "coordination.69@demo.terrain.test",
-        "Louise Coordinatrice",
-        Role::FederationCoordinator,
-        Some("69"),
-        None,
-    ),
-    (
-        "equipe.69@demo.terrain.test",
-        "Nadia Équipe",
-        Role::FederationStaff,
-        Some("69"),
-        None,
-    ),
-    (
-        "secretariat.lyon1@demo.terrain.test",
-        "Jules Secrétaire",
-        Role::SectionSecretary,
-        Some("69"),
-        Some("Lyon 1er"),
-    ),
-    (
-        "militant.69@demo.terrain.test",
-        "Malik Militant",
-        Role::Activist,
-        Some("69"),
-        Some("Villeurbanne"),
-    ),
-    (
-        "coordination.29@demo.terrain.test",
-        "Yann Coordinateur",
-        Role::FederationCoordinator,
-        Some("29"),
-        None,
-    ),
+type DemoAccountSpec = (&'static str, &'static str, Role, Option<&'static str>, Option<&'static str>);
+
+const ACCOUNTS: &[DemoAccountSpec] = &[
+    ("admin@demo.terrain.test", "Camille Administratrice", Role::NationalAdmin, None, None),
+    ("permanent@demo.terrain.test", "Sacha Permanent", Role::NationalStaff, None, None),
+    ("coordination.69@demo.terrain.test", "Louise Coordinatrice", Role::FederationCoordinator, Some("69"), None),
+    ("equipe.69@demo.terrain.test", "Nadia Équipe", Role::FederationStaff, Some("69"), None),
+    ("secretariat.lyon1@demo.terrain.test", "Jules Secrétaire", Role::SectionSecretary, Some("69"), Some("Lyon 1er")),
+    ("militant.69@demo.terrain.test", "Malik Militant", Role::Activist, Some("69"), Some("Villeurbanne")),
+    ("coordination.29@demo.terrain.test", "Yann Coordinateur", Role::FederationCoordinator, Some("29"), None),
 ];
 
 async fn federation_id(app: &App, code: &str) -> anyhow::Result<i64> {
-    Ok(
-        sqlx::query_scalar("SELECT id FROM federations WHERE code = $1")
-            .bind(code)
-            .fetch_one(&app.db.pool)
-            .await?,
-    )
+    Ok(sqlx::query_scalar("SELECT id FROM federations WHERE code = $1").bind(code).fetch_one(&app.db.pool).await?)
 }
 
 async fn section_id(app: &App, federation: i64, name: &str) -> anyhow::Result<Option<i64>> {
-    Ok(
-        sqlx::query_scalar("SELECT id FROM sections WHERE federation_id = $1 AND name = $2")
-            .bind(federation)
-            .bind(name)
-            .fetch_optional(&app.db.pool)
-            .await?,
-    )
+    Ok(sqlx::query_scalar("SELECT id FROM sections WHERE federation_id = $1 AND name = $2")
+        .bind(federation)
+        .bind(name)
+        .fetch_optional(&app.db.pool)
+        .await?)
 }
 
 /// Creates (or refreshes) the demo sections and accounts; every account gets `password`.
@@ -102,23 +55,14 @@ pub async fn prepare(app: &App, password: &str) -> anyhow::Result<Vec<DemoAccoun
     // Sections are created through the same scoped repository as in the app, as a national administrator.
     let admin = crate::access::Access {
         user_id: 0,
-        grants: vec![crate::access::Grant {
-            id: 0,
-            role: Role::NationalAdmin,
-            scope: Scope::National,
-        }],
+        grants: vec![crate::access::Grant { id: 0, role: Role::NationalAdmin, scope: Scope::National }],
     };
     for (code, name, communes) in SECTIONS {
         let fid = federation_id(app, code).await?;
         if section_id(app, fid, name).await?.is_none() {
-            let fed =
-                crate::org::get_federation(&app.db, &admin, crate::access::Perm::ViewOrg, fid)
-                    .await?;
-            let input = SectionInput {
-                name: name.to_string(),
-                description: String::new(),
-                communes: communes.to_string(),
-            };
+            let fed = crate::org::get_federation(&app.db, &admin, crate::access::Perm::ViewOrg, fid).await?;
+            let input =
+                SectionInput { name: name.to_string(), description: String::new(), communes: communes.to_string() };
             crate::org::create_section(&app.db, &admin, &fed, &input).await?;
         }
     }
@@ -170,12 +114,7 @@ pub async fn prepare(app: &App, password: &str) -> anyhow::Result<Vec<DemoAccoun
             (Some(f), None) => format!("fédération {f}"),
             (Some(f), Some(s)) => format!("section {s} ({f})"),
         };
-        out.push(DemoAccount {
-            email: email.to_string(),
-            role: *role,
-            place,
-            totp_secret,
-        });
+        out.push(DemoAccount { email: email.to_string(), role: *role, place, totp_secret });
     }
     Ok(out)
 }

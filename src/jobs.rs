@@ -67,23 +67,14 @@ struct Claimed {
 
 async fn claim(db: &Db, worker: &str) -> anyhow::Result<Option<Claimed>> {
     let t = now();
-    let lock = if db.backend == Backend::Postgres {
-        "FOR UPDATE SKIP LOCKED"
-    } else {
-        ""
-    };
+    let lock = if db.backend == Backend::Postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
     let sql = format!(
         "UPDATE jobs SET state = 'running', attempts = attempts + 1, locked_by = $1, locked_until = $2, updated_at = $3 \
          WHERE id = (SELECT id FROM jobs WHERE (state = 'queued' AND run_after <= $3) \
                      OR (state = 'running' AND locked_until < $3) ORDER BY run_after, id LIMIT 1 {lock}) \
          RETURNING id, payload, attempts, max_attempts"
     );
-    Ok(sqlx::query_as(&sql)
-        .bind(worker)
-        .bind(t + LEASE_SECONDS)
-        .bind(t)
-        .fetch_optional(&db.pool)
-        .await?)
+    Ok(sqlx::query_as(&sql).bind(worker).bind(t + LEASE_SECONDS).bind(t).fetch_optional(&db.pool).await?)
 }
 
 /// Seconds to wait before attempt `attempts + 1`: 30 s, 1 min, 2 min… capped at one hour.
@@ -101,13 +92,7 @@ async fn finish(db: &Db, id: i64, worker: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn fail(
-    db: &Db,
-    job: &Claimed,
-    worker: &str,
-    error: &str,
-    permanent: bool,
-) -> anyhow::Result<()> {
+async fn fail(db: &Db, job: &Claimed, worker: &str, error: &str, permanent: bool) -> anyhow::Result<()> {
     let t = now();
     let give_up = permanent || job.attempts >= job.max_attempts;
     sqlx::query(
@@ -135,14 +120,10 @@ pub struct Runner {
 impl Runner {
     async fn execute(&self, job: &Job) -> Result<(), (String, bool)> {
         match job {
-            Job::SendEmail(email) => self
-                .mailer
-                .send(&self.db, email)
-                .await
-                .map_err(|e| match e {
-                    SendError::Permanent(m) => (m, true),
-                    SendError::Transient(m) => (m, false),
-                }),
+            Job::SendEmail(email) => self.mailer.send(&self.db, email).await.map_err(|e| match e {
+                SendError::Permanent(m) => (m, true),
+                SendError::Transient(m) => (m, false),
+            }),
             Job::Housekeeping => {
                 let r = async {
                     crate::auth::session::purge_expired(&self.db).await?;
@@ -165,27 +146,13 @@ impl Runner {
         };
         if claimed.attempts > claimed.max_attempts {
             // A lease expired after the last allowed attempt: the job keeps crashing its worker.
-            fail(
-                &self.db,
-                &claimed,
-                worker,
-                "worker lost the job too many times",
-                true,
-            )
-            .await?;
+            fail(&self.db, &claimed, worker, "worker lost the job too many times", true).await?;
             return Ok(true);
         }
         let job: Job = match serde_json::from_str(&claimed.payload) {
             Ok(job) => job,
             Err(e) => {
-                fail(
-                    &self.db,
-                    &claimed,
-                    worker,
-                    &format!("unreadable payload: {e}"),
-                    true,
-                )
-                .await?;
+                fail(&self.db, &claimed, worker, &format!("unreadable payload: {e}"), true).await?;
                 return Ok(true);
             }
         };
@@ -229,11 +196,7 @@ impl Runner {
 
 /// Counts jobs by state (for `terrain check` and tests).
 pub async fn counts(db: &Db) -> anyhow::Result<Vec<(String, i64)>> {
-    Ok(
-        sqlx::query_as("SELECT state, COUNT(*) FROM jobs GROUP BY state ORDER BY state")
-            .fetch_all(&db.pool)
-            .await?,
-    )
+    Ok(sqlx::query_as("SELECT state, COUNT(*) FROM jobs GROUP BY state ORDER BY state").fetch_all(&db.pool).await?)
 }
 
 #[cfg(test)]
@@ -250,11 +213,8 @@ mod tests {
 
     #[test]
     fn jobs_round_trip_as_json() {
-        let job = Job::SendEmail(OutgoingEmail {
-            to: "a@b.fr".into(),
-            subject: "Objet".into(),
-            text: "Bonjour".into(),
-        });
+        let job =
+            Job::SendEmail(OutgoingEmail { to: "a@b.fr".into(), subject: "Objet".into(), text: "Bonjour".into() });
         let json = serde_json::to_string(&job).unwrap();
         assert!(json.contains("\"kind\":\"send_email\""));
         assert_eq!(serde_json::from_str::<Job>(&json).unwrap(), job);

@@ -43,29 +43,18 @@ impl Mailer {
         } else {
             let s = &config.smtp;
             let mut builder = match s.security {
-                SmtpSecurity::None => {
-                    AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host)
-                }
-                SmtpSecurity::Starttls => {
-                    AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&s.host)?
-                }
+                SmtpSecurity::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host),
+                SmtpSecurity::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&s.host)?,
                 SmtpSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&s.host)?,
             }
             .port(s.port)
             .timeout(Some(Duration::from_secs(s.timeout)));
             if !s.username.is_empty() {
-                builder = builder.credentials(Credentials::new(
-                    s.username.clone(),
-                    s.password.expose().to_string(),
-                ));
+                builder = builder.credentials(Credentials::new(s.username.clone(), s.password.expose().to_string()));
             }
             Some(builder.build())
         };
-        Ok(Mailer {
-            transport,
-            from,
-            outbox: config.outbox,
-        })
+        Ok(Mailer { transport, from, outbox: config.outbox })
     }
 
     /// Checks that the SMTP server answers (for `terrain check`).
@@ -77,10 +66,7 @@ impl Mailer {
     }
 
     pub async fn send(&self, db: &Db, email: &OutgoingEmail) -> Result<(), SendError> {
-        let to: Mailbox = email
-            .to
-            .parse()
-            .map_err(|e| SendError::Permanent(format!("bad recipient address: {e}")))?;
+        let to: Mailbox = email.to.parse().map_err(|e| SendError::Permanent(format!("bad recipient address: {e}")))?;
         let message = Message::builder()
             .from(self.from.clone())
             .to(to)
@@ -90,11 +76,7 @@ impl Mailer {
             .map_err(|e| SendError::Permanent(format!("cannot build the message: {e}")))?;
         if let Some(transport) = &self.transport {
             transport.send(message).await.map_err(|e| {
-                if e.is_permanent() {
-                    SendError::Permanent(e.to_string())
-                } else {
-                    SendError::Transient(e.to_string())
-                }
+                if e.is_permanent() { SendError::Permanent(e.to_string()) } else { SendError::Transient(e.to_string()) }
             })?;
         }
         if self.outbox {
@@ -121,10 +103,8 @@ pub struct OutboxRow {
 }
 
 pub async fn outbox(db: &Db, limit: i64) -> anyhow::Result<Vec<OutboxRow>> {
-    Ok(sqlx::query_as(
-        "SELECT id, to_addr, subject, body_text, created_at FROM outbox ORDER BY id DESC LIMIT $1",
-    )
-    .bind(limit)
-    .fetch_all(&db.pool)
-    .await?)
+    Ok(sqlx::query_as("SELECT id, to_addr, subject, body_text, created_at FROM outbox ORDER BY id DESC LIMIT $1")
+        .bind(limit)
+        .fetch_all(&db.pool)
+        .await?)
 }

@@ -20,9 +20,7 @@ pub struct Federation {
 
 impl Federation {
     pub fn scope(&self) -> Scope {
-        Scope::Federation {
-            federation_id: self.id,
-        }
+        Scope::Federation { federation_id: self.id }
     }
     /// "Rhône (69)", as shown in lists.
     pub fn label(&self) -> String {
@@ -51,10 +49,7 @@ pub struct Section {
 
 impl Section {
     pub fn scope(&self) -> Scope {
-        Scope::Section {
-            federation_id: self.federation_id,
-            section_id: self.id,
-        }
+        Scope::Section { federation_id: self.federation_id, section_id: self.id }
     }
 }
 
@@ -81,11 +76,7 @@ pub struct Departement {
 }
 
 /// Federations the caller may see, optionally filtered by a search on name or code.
-pub async fn list_federations(
-    db: &Db,
-    access: &Access,
-    search: &str,
-) -> Result<Vec<FederationSummary>> {
+pub async fn list_federations(db: &Db, access: &Access, search: &str) -> Result<Vec<FederationSummary>> {
     let scope = access.filter(Perm::ViewOrg, "f.id", None);
     let sql = format!(
         "SELECT f.id, f.code, f.name, \
@@ -96,11 +87,7 @@ pub async fn list_federations(
         abroad = crate::seed::ABROAD_CODE
     );
     let q = search.trim().to_lowercase();
-    Ok(sqlx::query_as(&sql)
-        .bind(&q)
-        .bind(format!("%{}%", escape_like(&q)))
-        .fetch_all(&db.pool)
-        .await?)
+    Ok(sqlx::query_as(&sql).bind(&q).bind(format!("%{}%", escape_like(&q))).fetch_all(&db.pool).await?)
 }
 
 fn escape_like(s: &str) -> String {
@@ -111,20 +98,14 @@ fn escape_like(s: &str) -> String {
 pub async fn get_federation(db: &Db, access: &Access, perm: Perm, id: i64) -> Result<Federation> {
     let scope = access.filter(perm, "id", None);
     let sql = format!("SELECT id, code, name FROM federations WHERE id = $1 AND {scope}");
-    sqlx::query_as(&sql)
-        .bind(id)
-        .fetch_optional(&db.pool)
-        .await?
-        .ok_or(Error::NotFound)
+    sqlx::query_as(&sql).bind(id).fetch_optional(&db.pool).await?.ok_or(Error::NotFound)
 }
 
 pub async fn departements(db: &Db, federation: &Federation) -> Result<Vec<Departement>> {
-    Ok(sqlx::query_as(
-        "SELECT code, name, population FROM departements WHERE federation_id = $1 ORDER BY code",
-    )
-    .bind(federation.id)
-    .fetch_all(&db.pool)
-    .await?)
+    Ok(sqlx::query_as("SELECT code, name, population FROM departements WHERE federation_id = $1 ORDER BY code")
+        .bind(federation.id)
+        .fetch_all(&db.pool)
+        .await?)
 }
 
 /// Number of communes and total population of a federation.
@@ -154,11 +135,7 @@ pub async fn get_section(db: &Db, access: &Access, perm: Perm, id: i64) -> Resul
     let sql = format!(
         "SELECT id, federation_id, name, description, created_at, updated_at FROM sections WHERE id = $1 AND {scope}"
     );
-    sqlx::query_as(&sql)
-        .bind(id)
-        .fetch_optional(&db.pool)
-        .await?
-        .ok_or(Error::NotFound)
+    sqlx::query_as(&sql).bind(id).fetch_optional(&db.pool).await?.ok_or(Error::NotFound)
 }
 
 pub async fn section_communes(db: &Db, section: &Section) -> Result<Vec<Commune>> {
@@ -191,29 +168,18 @@ struct ValidSection {
 async fn validate(db: &Db, federation_id: i64, input: &SectionInput) -> Result<ValidSection> {
     let name = input.name.trim().to_string();
     if name.is_empty() {
-        return Err(Error::Invalid(
-            "Le nom de la section est obligatoire.".into(),
-        ));
+        return Err(Error::Invalid("Le nom de la section est obligatoire.".into()));
     }
     if name.chars().count() > 120 {
-        return Err(Error::Invalid(
-            "Le nom de la section ne doit pas dépasser 120 caractères.".into(),
-        ));
+        return Err(Error::Invalid("Le nom de la section ne doit pas dépasser 120 caractères.".into()));
     }
     let description = input.description.trim().to_string();
     if description.chars().count() > 2000 {
-        return Err(Error::Invalid(
-            "La description ne doit pas dépasser 2 000 caractères.".into(),
-        ));
+        return Err(Error::Invalid("La description ne doit pas dépasser 2 000 caractères.".into()));
     }
     let mut codes = Vec::new();
     let mut unknown = Vec::new();
-    for item in input
-        .communes
-        .split([',', ';', '\n'])
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
+    for item in input.communes.split([',', ';', '\n']).map(str::trim).filter(|s| !s.is_empty()) {
         let found: Option<String> = sqlx::query_scalar(
             "SELECT code FROM communes WHERE federation_id = $1 AND (code = $2 OR LOWER(name) = LOWER($2)) ORDER BY kind LIMIT 1",
         )
@@ -233,11 +199,7 @@ async fn validate(db: &Db, federation_id: i64, input: &SectionInput) -> Result<V
             unknown.join(", ")
         )));
     }
-    Ok(ValidSection {
-        name,
-        description,
-        communes: codes,
-    })
+    Ok(ValidSection { name, description, communes: codes })
 }
 
 fn duplicate_name(e: sqlx::Error) -> Error {
@@ -281,12 +243,7 @@ pub async fn create_section(
     get_section(db, access, Perm::ManageSections, id).await
 }
 
-pub async fn update_section(
-    db: &Db,
-    access: &Access,
-    section: &Section,
-    input: &SectionInput,
-) -> Result<Section> {
+pub async fn update_section(db: &Db, access: &Access, section: &Section, input: &SectionInput) -> Result<Section> {
     if !access.allows(Perm::ManageSections, section.scope()) {
         return Err(Error::Forbidden);
     }
@@ -300,10 +257,7 @@ pub async fn update_section(
         .execute(&mut *tx)
         .await
         .map_err(duplicate_name)?;
-    sqlx::query("DELETE FROM section_communes WHERE section_id = $1")
-        .bind(section.id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query("DELETE FROM section_communes WHERE section_id = $1").bind(section.id).execute(&mut *tx).await?;
     for code in &v.communes {
         sqlx::query("INSERT INTO section_communes (section_id, commune_code) VALUES ($1, $2)")
             .bind(section.id)
@@ -319,10 +273,7 @@ pub async fn delete_section(db: &Db, access: &Access, section: &Section) -> Resu
     if !access.allows(Perm::ManageSections, section.scope()) {
         return Err(Error::Forbidden);
     }
-    sqlx::query("DELETE FROM sections WHERE id = $1")
-        .bind(section.id)
-        .execute(&db.pool)
-        .await?;
+    sqlx::query("DELETE FROM sections WHERE id = $1").bind(section.id).execute(&db.pool).await?;
     Ok(())
 }
 
@@ -338,20 +289,12 @@ pub async fn counts(db: &Db, access: &Access) -> Result<Counts> {
     let fed = access.filter(Perm::ViewOrg, "id", None);
     let sec = access.filter(Perm::ViewOrg, "federation_id", Some("id"));
     let mem = access.filter(Perm::ViewMembers, "g.federation_id", Some("g.section_id"));
-    let federations = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM federations WHERE {fed}"))
+    let federations =
+        sqlx::query_scalar(&format!("SELECT COUNT(*) FROM federations WHERE {fed}")).fetch_one(&db.pool).await?;
+    let sections =
+        sqlx::query_scalar(&format!("SELECT COUNT(*) FROM sections WHERE {sec}")).fetch_one(&db.pool).await?;
+    let members = sqlx::query_scalar(&format!("SELECT COUNT(DISTINCT g.user_id) FROM role_grants g WHERE {mem}"))
         .fetch_one(&db.pool)
         .await?;
-    let sections = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM sections WHERE {sec}"))
-        .fetch_one(&db.pool)
-        .await?;
-    let members = sqlx::query_scalar(&format!(
-        "SELECT COUNT(DISTINCT g.user_id) FROM role_grants g WHERE {mem}"
-    ))
-    .fetch_one(&db.pool)
-    .await?;
-    Ok(Counts {
-        federations,
-        sections,
-        members,
-    })
+    Ok(Counts { federations, sections, members })
 }

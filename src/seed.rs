@@ -36,11 +36,7 @@ struct Sources {
 fn embedded() -> anyhow::Result<Sources> {
     let mut communes = String::new();
     flate2::read::GzDecoder::new(COMMUNES_GZ).read_to_string(&mut communes)?;
-    Ok(Sources {
-        regions: REGIONS.into(),
-        departements: DEPARTEMENTS.into(),
-        communes,
-    })
+    Ok(Sources { regions: REGIONS.into(), departements: DEPARTEMENTS.into(), communes })
 }
 
 fn from_dir(dir: &Path) -> anyhow::Result<Sources> {
@@ -48,13 +44,11 @@ fn from_dir(dir: &Path) -> anyhow::Result<Sources> {
         let plain = dir.join(name);
         let gz = dir.join(format!("{name}.gz"));
         if plain.exists() {
-            std::fs::read_to_string(&plain)
-                .with_context(|| format!("cannot read {}", plain.display()))
+            std::fs::read_to_string(&plain).with_context(|| format!("cannot read {}", plain.display()))
         } else {
             let mut s = String::new();
             flate2::read::GzDecoder::new(
-                std::fs::File::open(&gz)
-                    .with_context(|| format!("{} is missing (or {name})", gz.display()))?,
+                std::fs::File::open(&gz).with_context(|| format!("{} is missing (or {name})", gz.display()))?,
             )
             .read_to_string(&mut s)?;
             Ok(s)
@@ -68,44 +62,25 @@ fn from_dir(dir: &Path) -> anyhow::Result<Sources> {
 }
 
 /// Rows of a CSV as maps from header to value, checking that the needed columns exist.
-fn records(
-    name: &str,
-    text: &str,
-    needed: &[&str],
-) -> anyhow::Result<Vec<HashMap<String, String>>> {
+fn records(name: &str, text: &str, needed: &[&str]) -> anyhow::Result<Vec<HashMap<String, String>>> {
     let mut reader = csv::Reader::from_reader(text.trim_start_matches('\u{feff}').as_bytes());
-    let headers: Vec<String> = reader
-        .headers()?
-        .iter()
-        .map(|h| h.trim().to_string())
-        .collect();
+    let headers: Vec<String> = reader.headers()?.iter().map(|h| h.trim().to_string()).collect();
     for n in needed {
         if !headers.iter().any(|h| h == n) {
-            bail!(
-                "{name}: column '{n}' is missing (found: {})",
-                headers.join(", ")
-            );
+            bail!("{name}: column '{n}' is missing (found: {})", headers.join(", "));
         }
     }
     let mut rows = Vec::new();
     for (i, rec) in reader.records().enumerate() {
         let rec = rec.with_context(|| format!("{name}: line {} is not valid CSV", i + 2))?;
-        rows.push(
-            headers
-                .iter()
-                .cloned()
-                .zip(rec.iter().map(|v| v.trim().to_string()))
-                .collect(),
-        );
+        rows.push(headers.iter().cloned().zip(rec.iter().map(|v| v.trim().to_string())).collect());
     }
     Ok(rows)
 }
 
 /// Loads the embedded reference files when the database has no communes yet.
 pub async fn ensure_seeded(db: &Db) -> anyhow::Result<Option<Report>> {
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM communes")
-        .fetch_one(&db.pool)
-        .await?;
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM communes").fetch_one(&db.pool).await?;
     if n > 0 {
         return Ok(None);
     }
@@ -119,33 +94,24 @@ pub async fn load(db: &Db, dir: Option<&Path>) -> anyhow::Result<Report> {
         None => embedded()?,
     };
     let regions = records("regions.csv", &src.regions, &["code", "nom"])?;
-    let departements = records(
-        "departements.csv",
-        &src.departements,
-        &["code", "nom", "region", "zone", "population"],
-    )?;
+    let departements =
+        records("departements.csv", &src.departements, &["code", "nom", "region", "zone", "population"])?;
     let communes = records(
         "communes.csv",
         &src.communes,
-        &[
-            "code",
-            "nom",
-            "type",
-            "departement",
-            "population",
-            "codes_postaux",
-            "commune_parent",
-        ],
+        &["code", "nom", "type", "departement", "population", "codes_postaux", "commune_parent"],
     )?;
 
     let mut tx = db.pool.begin().await?;
     let t = now();
     for r in &regions {
-        sqlx::query("INSERT INTO regions (code, name) VALUES ($1, $2) ON CONFLICT (code) DO UPDATE SET name = excluded.name")
-            .bind(&r["code"])
-            .bind(&r["nom"])
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO regions (code, name) VALUES ($1, $2) ON CONFLICT (code) DO UPDATE SET name = excluded.name",
+        )
+        .bind(&r["code"])
+        .bind(&r["nom"])
+        .execute(&mut *tx)
+        .await?;
     }
     // Federations: metropolitan and overseas départements, plus the French abroad.
     let mut federations: Vec<(String, String)> = departements
@@ -165,12 +131,11 @@ pub async fn load(db: &Db, dir: Option<&Path>) -> anyhow::Result<Report> {
         .execute(&mut *tx)
         .await?;
     }
-    let fed_ids: HashMap<String, i64> =
-        sqlx::query_as::<_, (String, i64)>("SELECT code, id FROM federations")
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .collect();
+    let fed_ids: HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>("SELECT code, id FROM federations")
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
     for d in &departements {
         let population: Option<i64> = d["population"].parse().ok();
         sqlx::query(
@@ -195,15 +160,7 @@ pub async fn load(db: &Db, dir: Option<&Path>) -> anyhow::Result<Report> {
     const COLS: usize = 8;
     for chunk in kept.chunks(500) {
         let values: Vec<String> = (0..chunk.len())
-            .map(|i| {
-                format!(
-                    "({})",
-                    (1..=COLS)
-                        .map(|c| format!("${}", i * COLS + c))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            })
+            .map(|i| format!("({})", (1..=COLS).map(|c| format!("${}", i * COLS + c)).collect::<Vec<_>>().join(", ")))
             .collect();
         let sql = format!(
             "INSERT INTO communes (code, name, kind, departement_code, population, postcodes, parent_code, federation_id) \

@@ -68,13 +68,7 @@ pub async fn access_for(db: &Db, user_id: i64) -> Result<Access> {
             .await?;
     let grants = rows
         .into_iter()
-        .filter_map(|(id, role, f, s)| {
-            Some(Grant {
-                id,
-                role: Role::parse(&role)?,
-                scope: Scope::from_ids(f, s),
-            })
-        })
+        .filter_map(|(id, role, f, s)| Some(Grant { id, role: Role::parse(&role)?, scope: Scope::from_ids(f, s) }))
         .collect();
     Ok(Access { user_id, grants })
 }
@@ -82,23 +76,13 @@ pub async fn access_for(db: &Db, user_id: i64) -> Result<Access> {
 /// Condition selecting accounts the caller may see: their own, and those holding a grant in scope.
 fn visible(access: &Access) -> String {
     let grants = access.filter(Perm::ViewMembers, "g.federation_id", Some("g.section_id"));
-    format!(
-        "(u.id = {} OR EXISTS (SELECT 1 FROM role_grants g WHERE g.user_id = u.id AND {grants}))",
-        access.user_id
-    )
+    format!("(u.id = {} OR EXISTS (SELECT 1 FROM role_grants g WHERE g.user_id = u.id AND {grants}))", access.user_id)
 }
 
 /// An account the caller may see, or `NotFound`.
 pub async fn get(db: &Db, access: &Access, id: i64) -> Result<User> {
-    let sql = format!(
-        "SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1 AND {}",
-        visible(access)
-    );
-    sqlx::query_as(&sql)
-        .bind(id)
-        .fetch_optional(&db.pool)
-        .await?
-        .ok_or(Error::NotFound)
+    let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1 AND {}", visible(access));
+    sqlx::query_as(&sql).bind(id).fetch_optional(&db.pool).await?.ok_or(Error::NotFound)
 }
 
 #[derive(Clone, Debug, Serialize, sqlx::FromRow)]
@@ -114,31 +98,21 @@ pub struct UserRow {
 
 impl UserRow {
     pub fn role_labels(&self) -> String {
-        let mut labels: Vec<&str> = self
-            .roles
-            .split(',')
-            .filter_map(Role::parse)
-            .map(Role::label)
-            .collect();
+        let mut labels: Vec<&str> = self.roles.split(',').filter_map(Role::parse).map(Role::label).collect();
         labels.dedup();
         labels.join(", ")
     }
 }
 
 /// Accounts the caller may see, optionally only those with a grant in one federation, and a search.
-pub async fn list(
-    db: &Db,
-    access: &Access,
-    federation_id: Option<i64>,
-    search: &str,
-) -> Result<Vec<UserRow>> {
+pub async fn list(db: &Db, access: &Access, federation_id: Option<i64>, search: &str) -> Result<Vec<UserRow>> {
     if !access.allows_somewhere(Perm::ViewMembers) {
         return Err(Error::Forbidden);
     }
     let in_fed = match federation_id {
-        Some(f) => format!(
-            "AND EXISTS (SELECT 1 FROM role_grants g2 WHERE g2.user_id = u.id AND g2.federation_id = {f})"
-        ),
+        Some(f) => {
+            format!("AND EXISTS (SELECT 1 FROM role_grants g2 WHERE g2.user_id = u.id AND g2.federation_id = {f})")
+        }
         None => String::new(),
     };
     let sql = format!(
@@ -153,11 +127,7 @@ pub async fn list(
         vis = visible(access),
     );
     let q = search.trim().to_lowercase().replace(['%', '_'], "");
-    Ok(sqlx::query_as(&sql)
-        .bind(&q)
-        .bind(format!("%{q}%"))
-        .fetch_all(&db.pool)
-        .await?)
+    Ok(sqlx::query_as(&sql).bind(&q).bind(format!("%{q}%")).fetch_all(&db.pool).await?)
 }
 
 #[derive(Clone, Debug, Serialize, sqlx::FromRow)]
@@ -203,18 +173,11 @@ pub async fn grants(db: &Db, user: &User) -> Result<Vec<GrantRow>> {
 pub fn can_manage(access: &Access, user: &User, grants: &[GrantRow]) -> bool {
     user.id != access.user_id
         && !grants.is_empty()
-        && grants
-            .iter()
-            .all(|g| Role::parse(&g.role).is_some_and(|r| access.can_grant(r, g.scope())))
+        && grants.iter().all(|g| Role::parse(&g.role).is_some_and(|r| access.can_grant(r, g.scope())))
 }
 
 /// Creates an account (no password: an invitation or a reset link sets it). E-mail must be normalised.
-pub async fn create(
-    db: &Db,
-    email: &str,
-    display_name: &str,
-    password_hash: Option<&str>,
-) -> Result<i64> {
+pub async fn create(db: &Db, email: &str, display_name: &str, password_hash: Option<&str>) -> Result<i64> {
     let t = now();
     sqlx::query_scalar(
         "INSERT INTO users (email, display_name, password_hash, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) RETURNING id",
@@ -240,36 +203,22 @@ pub async fn resolve_scope(
     let scope = match (federation_id, section_id) {
         (_, Some(sid)) => {
             let section = crate::org::get_section(db, access, Perm::ManageUsers, sid).await?;
-            Scope::Section {
-                federation_id: section.federation_id,
-                section_id: section.id,
-            }
+            Scope::Section { federation_id: section.federation_id, section_id: section.id }
         }
         (Some(fid), None) => {
             let f = crate::org::get_federation(db, access, Perm::ManageUsers, fid).await?;
-            Scope::Federation {
-                federation_id: f.id,
-            }
+            Scope::Federation { federation_id: f.id }
         }
         (None, None) => Scope::National,
     };
     if !access.can_grant(role, scope) {
-        return Err(Error::Invalid(format!(
-            "Vous ne pouvez pas attribuer le rôle « {} » à ce niveau.",
-            role.label()
-        )));
+        return Err(Error::Invalid(format!("Vous ne pouvez pas attribuer le rôle « {} » à ce niveau.", role.label())));
     }
     Ok(scope)
 }
 
 /// Grants a role (already checked with [`resolve_scope`]); granting twice is harmless.
-pub async fn grant(
-    db: &Db,
-    user_id: i64,
-    role: Role,
-    scope: Scope,
-    granted_by: Option<i64>,
-) -> Result<()> {
+pub async fn grant(db: &Db, user_id: i64, role: Role, scope: Scope, granted_by: Option<i64>) -> Result<()> {
     let r = sqlx::query(
         "INSERT INTO role_grants (user_id, role, federation_id, section_id, granted_by, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
     )
@@ -289,11 +238,7 @@ pub async fn grant(
 
 /// Revokes one grant of a visible user, if the caller could have granted it.
 pub async fn revoke(db: &Db, access: &Access, user: &User, grant_id: i64) -> Result<GrantRow> {
-    let g = grants(db, user)
-        .await?
-        .into_iter()
-        .find(|g| g.id == grant_id)
-        .ok_or(Error::NotFound)?;
+    let g = grants(db, user).await?.into_iter().find(|g| g.id == grant_id).ok_or(Error::NotFound)?;
     let role = Role::parse(&g.role).ok_or(Error::NotFound)?;
     if !access.can_grant(role, g.scope()) {
         return Err(Error::Forbidden);
@@ -341,15 +286,13 @@ pub async fn set_display_name(db: &Db, user_id: i64, name: &str) -> Result<()> {
 }
 
 pub async fn set_totp(db: &Db, user_id: i64, secret: Option<&str>, enabled: bool) -> Result<()> {
-    sqlx::query(
-        "UPDATE users SET totp_secret = $1, totp_enabled = $2, updated_at = $3 WHERE id = $4",
-    )
-    .bind(secret)
-    .bind(enabled as i64)
-    .bind(now())
-    .bind(user_id)
-    .execute(&db.pool)
-    .await?;
+    sqlx::query("UPDATE users SET totp_secret = $1, totp_enabled = $2, updated_at = $3 WHERE id = $4")
+        .bind(secret)
+        .bind(enabled as i64)
+        .bind(now())
+        .bind(user_id)
+        .execute(&db.pool)
+        .await?;
     Ok(())
 }
 
@@ -389,14 +332,16 @@ impl LinkPurpose {
 pub async fn create_link(db: &Db, user_id: i64, purpose: LinkPurpose) -> Result<String> {
     let token = crate::auth::random_token();
     let t = now();
-    sqlx::query("INSERT INTO user_tokens (token_hash, purpose, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(crate::auth::sha256_hex(&token))
-        .bind(purpose.as_str())
-        .bind(user_id)
-        .bind(t)
-        .bind(t + purpose.ttl())
-        .execute(&db.pool)
-        .await?;
+    sqlx::query(
+        "INSERT INTO user_tokens (token_hash, purpose, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(crate::auth::sha256_hex(&token))
+    .bind(purpose.as_str())
+    .bind(user_id)
+    .bind(t)
+    .bind(t + purpose.ttl())
+    .execute(&db.pool)
+    .await?;
     Ok(token)
 }
 
@@ -438,9 +383,7 @@ pub struct ApiToken {
 pub async fn create_api_token(db: &Db, user_id: i64, name: &str) -> Result<(i64, String)> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 80 {
-        return Err(Error::Invalid(
-            "Donnez au jeton un nom de 1 à 80 caractères.".into(),
-        ));
+        return Err(Error::Invalid("Donnez au jeton un nom de 1 à 80 caractères.".into()));
     }
     let token = format!("trn_{}", crate::auth::random_token());
     let id = sqlx::query_scalar(
@@ -488,11 +431,13 @@ pub async fn authenticate_api_token(db: &Db, token: &str) -> Result<Option<i64>>
     let Some((token_id, user_id)) = user else {
         return Ok(None);
     };
-    sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $3)")
-        .bind(now())
-        .bind(token_id)
-        .bind(now() - 60)
-        .execute(&db.pool)
-        .await?;
+    sqlx::query(
+        "UPDATE api_tokens SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $3)",
+    )
+    .bind(now())
+    .bind(token_id)
+    .bind(now() - 60)
+    .execute(&db.pool)
+    .await?;
     Ok(Some(user_id))
 }

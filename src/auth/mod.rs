@@ -28,9 +28,7 @@ pub fn normalise_email(input: &str) -> Option<String> {
         && !domain.starts_with('.')
         && !domain.ends_with('.')
         && email.len() <= 254
-        && !email.chars().any(|c| {
-            c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';' | '"')
-        })
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';' | '"'))
         && !domain.contains('@');
     ok.then_some(email)
 }
@@ -49,20 +47,8 @@ mod tests {
 
     #[test]
     fn emails_are_normalised_or_refused() {
-        assert_eq!(
-            normalise_email("  Marie.Curie@Example.FR ").as_deref(),
-            Some("marie.curie@example.fr")
-        );
-        for bad in [
-            "",
-            "x",
-            "a@b",
-            "a b@c.fr",
-            "a@b@c.fr",
-            "<a@b.fr>",
-            "a@.fr",
-            "a@b.fr\r\nBcc: x@y.z",
-        ] {
+        assert_eq!(normalise_email("  Marie.Curie@Example.FR ").as_deref(), Some("marie.curie@example.fr"));
+        for bad in ["", "x", "a@b", "a b@c.fr", "a@b@c.fr", "<a@b.fr>", "a@.fr", "a@b.fr\r\nBcc: x@y.z"] {
             assert_eq!(normalise_email(bad), None, "{bad:?}");
         }
     }

@@ -24,9 +24,7 @@ pub fn hash(password: &str) -> String {
 /// Checks a password against a stored hash; a malformed hash never matches.
 pub fn verify(password: &str, stored: &str) -> bool {
     match PasswordHash::new(stored) {
-        Ok(parsed) => hasher()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok(),
+        Ok(parsed) => hasher().verify_password(password.as_bytes(), &parsed).is_ok(),
         Err(_) => false,
     }
 }
@@ -51,13 +49,7 @@ pub fn check_policy(password: &str, email: &str) -> Result<(), &'static str> {
     if password.eq_ignore_ascii_case(email) {
         return Err("Le mot de passe ne doit pas être votre adresse e-mail.");
     }
-    const COMMON: &[&str] = &[
-        "motdepasse123",
-        "azertyuiop12",
-        "123456789012",
-        "password1234",
-        "qwertyuiop12",
-    ];
+    const COMMON: &[&str] = &["motdepasse123", "azertyuiop12", "123456789012", "password1234", "qwertyuiop12"];
     if COMMON.iter().any(|c| password.eq_ignore_ascii_case(c)) {
         return Err("Ce mot de passe est trop courant : choisissez-en un autre.");
     }

@@ -32,12 +32,7 @@ pub fn clear_cookie(secure: bool) -> String {
 }
 
 /// Creates a session and returns the raw id for the cookie.
-pub async fn create(
-    db: &Db,
-    user_id: i64,
-    pending_totp: bool,
-    idle_minutes: i64,
-) -> anyhow::Result<String> {
+pub async fn create(db: &Db, user_id: i64, pending_totp: bool, idle_minutes: i64) -> anyhow::Result<String> {
     let token = super::random_token();
     let t = now();
     sqlx::query(
@@ -78,34 +73,20 @@ pub async fn lookup(db: &Db, token: &str, idle_minutes: i64) -> anyhow::Result<O
             .execute(&db.pool)
             .await?;
     }
-    Ok(Some(Session {
-        id_hash,
-        user_id,
-        pending_totp: pending != 0,
-    }))
+    Ok(Some(Session { id_hash, user_id, pending_totp: pending != 0 }))
 }
 
 pub async fn delete(db: &Db, id_hash: &str) -> anyhow::Result<()> {
-    sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
-        .bind(id_hash)
-        .execute(&db.pool)
-        .await?;
+    sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(&db.pool).await?;
     Ok(())
 }
 
 pub async fn delete_for_user(db: &Db, user_id: i64) -> anyhow::Result<()> {
-    sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-        .bind(user_id)
-        .execute(&db.pool)
-        .await?;
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&db.pool).await?;
     Ok(())
 }
 
 /// Removes expired sessions (housekeeping job).
 pub async fn purge_expired(db: &Db) -> anyhow::Result<u64> {
-    Ok(sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
-        .bind(now())
-        .execute(&db.pool)
-        .await?
-        .rows_affected())
+    Ok(sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now()).execute(&db.pool).await?.rows_affected())
 }

@@ -34,25 +34,10 @@ pub fn account_key(kind: &str, identifier: &str) -> String {
     super::sha256_hex(&format!("{kind}:{}", identifier.trim().to_lowercase()))
 }
 
-async fn count(
-    db: &Db,
-    column: &str,
-    key: &str,
-    since: i64,
-    failures_only: bool,
-) -> anyhow::Result<i64> {
-    let failed = if failures_only {
-        " AND succeeded = 0"
-    } else {
-        ""
-    };
-    let sql =
-        format!("SELECT COUNT(*) FROM login_attempts WHERE {column} = $1 AND at > $2{failed}");
-    Ok(sqlx::query_scalar(&sql)
-        .bind(key)
-        .bind(since)
-        .fetch_one(&db.pool)
-        .await?)
+async fn count(db: &Db, column: &str, key: &str, since: i64, failures_only: bool) -> anyhow::Result<i64> {
+    let failed = if failures_only { " AND succeeded = 0" } else { "" };
+    let sql = format!("SELECT COUNT(*) FROM login_attempts WHERE {column} = $1 AND at > $2{failed}");
+    Ok(sqlx::query_scalar(&sql).bind(key).bind(since).fetch_one(&db.pool).await?)
 }
 
 /// Is another login (or TOTP) attempt allowed from this IP for this account?
@@ -68,15 +53,13 @@ pub async fn reset_allowed(db: &Db, account: &str) -> anyhow::Result<bool> {
 }
 
 pub async fn record(db: &Db, ip: &str, account: &str, succeeded: bool) -> anyhow::Result<()> {
-    sqlx::query(
-        "INSERT INTO login_attempts (ip_key, account_key, succeeded, at) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(ip)
-    .bind(account)
-    .bind(succeeded as i64)
-    .bind(now())
-    .execute(&db.pool)
-    .await?;
+    sqlx::query("INSERT INTO login_attempts (ip_key, account_key, succeeded, at) VALUES ($1, $2, $3, $4)")
+        .bind(ip)
+        .bind(account)
+        .bind(succeeded as i64)
+        .bind(now())
+        .execute(&db.pool)
+        .await?;
     Ok(())
 }
 

@@ -14,20 +14,13 @@ pub fn new_secret() -> String {
 
 /// The code for a given Unix time.
 pub fn code_at(secret_b32: &str, unix: i64) -> Option<String> {
-    let key = data_encoding::BASE32_NOPAD
-        .decode(secret_b32.trim_end_matches('=').as_bytes())
-        .ok()?;
+    let key = data_encoding::BASE32_NOPAD.decode(secret_b32.trim_end_matches('=').as_bytes()).ok()?;
     let counter = (unix.div_euclid(STEP)) as u64;
     let mut mac = Hmac::<Sha1>::new_from_slice(&key).ok()?;
     mac.update(&counter.to_be_bytes());
     let digest = mac.finalize().into_bytes();
     let offset = (digest[19] & 0x0f) as usize;
-    let value = u32::from_be_bytes([
-        digest[offset] & 0x7f,
-        digest[offset + 1],
-        digest[offset + 2],
-        digest[offset + 3],
-    ]);
+    let value = u32::from_be_bytes([digest[offset] & 0x7f, digest[offset + 1], digest[offset + 2], digest[offset + 3]]);
     Some(format!("{:06}", value % 1_000_000))
 }
 
@@ -37,10 +30,9 @@ pub fn verify(secret_b32: &str, code: &str, unix: i64) -> bool {
     if code.len() != 6 || !code.chars().all(|c| c.is_ascii_digit()) {
         return false;
     }
-    [-STEP, 0, STEP].iter().any(|d| {
-        code_at(secret_b32, unix + d)
-            .is_some_and(|c| constant_time_eq(c.as_bytes(), code.as_bytes()))
-    })
+    [-STEP, 0, STEP]
+        .iter()
+        .any(|d| code_at(secret_b32, unix + d).is_some_and(|c| constant_time_eq(c.as_bytes(), code.as_bytes())))
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

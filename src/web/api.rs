@@ -26,14 +26,8 @@ pub fn routes() -> Router<App> {
         .route("/me", get(me))
         .route("/federations", get(federations))
         .route("/federations/{id}", get(federation))
-        .route(
-            "/federations/{id}/sections",
-            get(sections).post(create_section),
-        )
-        .route(
-            "/sections/{id}",
-            get(section).put(update_section).delete(delete_section),
-        )
+        .route("/federations/{id}/sections", get(sections).post(create_section))
+        .route("/sections/{id}", get(section).put(update_section).delete(delete_section))
         .route("/users", get(user_list))
         .route("/users/{id}", get(user))
         .fallback(|| async { ApiError(Error::NotFound) })
@@ -59,9 +53,7 @@ impl IntoResponse for Unauthorized {
         (
             StatusCode::UNAUTHORIZED,
             [(header::WWW_AUTHENTICATE, "Bearer")],
-            Json(
-                json!({ "error": "unauthorized", "message": "send Authorization: Bearer <token>" }),
-            ),
+            Json(json!({ "error": "unauthorized", "message": "send Authorization: Bearer <token>" })),
         )
             .into_response()
     }
@@ -81,14 +73,8 @@ impl FromRequestParts<App> for ApiCaller {
             .await
             .map_err(|e| ApiError(e).into_response())?
             .ok_or_else(|| Unauthorized.into_response())?;
-        let access = users::access_for(&app.db, user_id)
-            .await
-            .map_err(|e| ApiError(e).into_response())?;
-        Ok(ApiCaller {
-            user_id,
-            access,
-            meta: super::auth::request_meta(parts, app),
-        })
+        let access = users::access_for(&app.db, user_id).await.map_err(|e| ApiError(e).into_response())?;
+        Ok(ApiCaller { user_id, access, meta: super::auth::request_meta(parts, app) })
     }
 }
 
@@ -112,22 +98,16 @@ struct Search {
     federation_id: Option<i64>,
 }
 
-async fn federations(
-    State(app): State<App>,
-    caller: ApiCaller,
-    Query(s): Query<Search>,
-) -> ApiResult {
-    Ok(
-        Json(json!({ "federations": org::list_federations(&app.db, &caller.access, &s.q).await? }))
-            .into_response(),
-    )
+async fn federations(State(app): State<App>, caller: ApiCaller, Query(s): Query<Search>) -> ApiResult {
+    Ok(Json(json!({ "federations": org::list_federations(&app.db, &caller.access, &s.q).await? })).into_response())
 }
 
 async fn federation(State(app): State<App>, caller: ApiCaller, Path(id): Path<i64>) -> ApiResult {
     let f = org::get_federation(&app.db, &caller.access, Perm::ViewOrg, id).await?;
     let (communes, population) = org::commune_stats(&app.db, &f).await?;
     let departements = org::departements(&app.db, &f).await?;
-    Ok(Json(json!({ "federation": f, "departements": departements, "communes": communes, "population": population })).into_response())
+    Ok(Json(json!({ "federation": f, "departements": departements, "communes": communes, "population": population }))
+        .into_response())
 }
 
 async fn sections(State(app): State<App>, caller: ApiCaller, Path(id): Path<i64>) -> ApiResult {
@@ -150,10 +130,7 @@ async fn create_section(
     audit::record(
         &app.db,
         &caller.meta,
-        caller
-            .audit("section_created")
-            .target("section", s.id)
-            .federation(Some(f.id)),
+        caller.audit("section_created").target("section", s.id).federation(Some(f.id)),
     )
     .await?;
     let communes = org::section_communes(&app.db, &s).await?;
@@ -177,49 +154,30 @@ async fn update_section(
     audit::record(
         &app.db,
         &caller.meta,
-        caller
-            .audit("section_updated")
-            .target("section", s.id)
-            .federation(Some(s.federation_id)),
+        caller.audit("section_updated").target("section", s.id).federation(Some(s.federation_id)),
     )
     .await?;
     let communes = org::section_communes(&app.db, &s).await?;
     Ok(Json(section_json(&s, &communes)).into_response())
 }
 
-async fn delete_section(
-    State(app): State<App>,
-    caller: ApiCaller,
-    Path(id): Path<i64>,
-) -> ApiResult {
+async fn delete_section(State(app): State<App>, caller: ApiCaller, Path(id): Path<i64>) -> ApiResult {
     let s = org::get_section(&app.db, &caller.access, Perm::ManageSections, id).await?;
     org::delete_section(&app.db, &caller.access, &s).await?;
     audit::record(
         &app.db,
         &caller.meta,
-        caller
-            .audit("section_deleted")
-            .target("section", s.id)
-            .federation(Some(s.federation_id)),
+        caller.audit("section_deleted").target("section", s.id).federation(Some(s.federation_id)),
     )
     .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn user_list(
-    State(app): State<App>,
-    caller: ApiCaller,
-    Query(s): Query<Search>,
-) -> ApiResult {
+async fn user_list(State(app): State<App>, caller: ApiCaller, Query(s): Query<Search>) -> ApiResult {
     if let Some(f) = s.federation_id {
         org::get_federation(&app.db, &caller.access, Perm::ViewMembers, f).await?;
     }
-    Ok(
-        Json(
-            json!({ "users": users::list(&app.db, &caller.access, s.federation_id, &s.q).await? }),
-        )
-        .into_response(),
-    )
+    Ok(Json(json!({ "users": users::list(&app.db, &caller.access, s.federation_id, &s.q).await? })).into_response())
 }
 
 async fn user(State(app): State<App>, caller: ApiCaller, Path(id): Path<i64>) -> ApiResult {
@@ -235,19 +193,12 @@ async fn user(State(app): State<App>, caller: ApiCaller, Path(id): Path<i64>) ->
 mod tests {
     #[test]
     fn openapi_documents_every_route() {
-        let doc: serde_json::Value =
-            serde_json::from_str(super::OPENAPI).expect("openapi.json is valid JSON");
+        let doc: serde_json::Value = serde_json::from_str(super::OPENAPI).expect("openapi.json is valid JSON");
         let paths = doc["paths"].as_object().expect("paths");
         let source = include_str!("api.rs");
-        for line in source
-            .lines()
-            .filter(|l| l.trim_start().starts_with(".route(\""))
-        {
+        for line in source.lines().filter(|l| l.trim_start().starts_with(".route(\"")) {
             let path = line.split('"').nth(1).unwrap();
-            assert!(
-                paths.contains_key(path),
-                "route {path} is missing from openapi.json"
-            );
+            assert!(paths.contains_key(path), "route {path} is missing from openapi.json");
         }
         assert_eq!(doc["openapi"], "3.1.0");
     }

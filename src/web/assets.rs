@@ -14,9 +14,7 @@ use crate::app::App;
 struct Assets;
 
 pub fn routes() -> Router<App> {
-    Router::new()
-        .route("/static/{*path}", get(asset))
-        .route("/charte.css", get(charter_css_handler))
+    Router::new().route("/static/{*path}", get(asset)).route("/charte.css", get(charter_css_handler))
 }
 
 async fn asset(Path(path): Path<String>) -> Response {
@@ -27,10 +25,7 @@ async fn asset(Path(path): Path<String>) -> Response {
             if let Ok(v) = HeaderValue::from_str(mime.as_ref()) {
                 r.headers_mut().insert(header::CONTENT_TYPE, v);
             }
-            r.headers_mut().insert(
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=3600"),
-            );
+            r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
             r
         }
         None => (StatusCode::NOT_FOUND, "not found").into_response(),
@@ -42,20 +37,12 @@ async fn asset(Path(path): Path<String>) -> Response {
 pub fn charter_css(charter: &crate::config::Charter) -> String {
     format!(
         ":root{{--primary:{};--secondary:{};--accent:{};--background:{};--text:{};--font:{};}}\n",
-        charter.primary,
-        charter.secondary,
-        charter.accent,
-        charter.background,
-        charter.text,
-        charter.font_family
+        charter.primary, charter.secondary, charter.accent, charter.background, charter.text, charter.font_family
     )
 }
 
 async fn charter_css_handler(State(app): State<App>) -> Response {
     let mut r = charter_css(&app.config.charter).into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/css; charset=utf-8"),
-    );
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
     r
 }

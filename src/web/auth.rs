@@ -30,18 +30,12 @@ pub fn routes() -> Router<App> {
         .route("/deconnexion", post(logout))
         .route("/mot-de-passe-oublie", get(forgot_form).post(forgot))
         .route("/mot-de-passe/{token}", get(reset_form).post(reset))
-        .route(
-            "/invitation/{token}",
-            get(invitation_form).post(accept_invitation),
-        )
+        .route("/invitation/{token}", get(invitation_form).post(accept_invitation))
 }
 
 /// Where the request comes from: client IP (from the proxy header only when configured) and request id.
 pub fn request_meta(parts: &Parts, app: &App) -> RequestMeta {
-    let peer = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     let forwarded = if app.config.trust_proxy {
         parts
             .headers
@@ -52,16 +46,9 @@ pub fn request_meta(parts: &Parts, app: &App) -> RequestMeta {
     } else {
         None
     };
-    let ip = forwarded
-        .or(peer)
-        .map(|ip| ip.to_string())
-        .unwrap_or_default();
-    let request_id = parts
-        .headers
-        .get(super::middleware::REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
+    let ip = forwarded.or(peer).map(|ip| ip.to_string()).unwrap_or_default();
+    let request_id =
+        parts.headers.get(super::middleware::REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     RequestMeta { ip, request_id }
 }
 
@@ -76,10 +63,7 @@ impl FromRequestParts<App> for Meta {
 }
 
 fn ip_key(meta: &RequestMeta) -> String {
-    meta.ip
-        .parse::<IpAddr>()
-        .map(throttle::ip_key)
-        .unwrap_or_else(|_| meta.ip.clone())
+    meta.ip.parse::<IpAddr>().map(throttle::ip_key).unwrap_or_else(|_| meta.ip.clone())
 }
 
 fn session_token(headers: &HeaderMap, secure: bool) -> Option<String> {
@@ -120,16 +104,10 @@ impl FromRequestParts<App> for Viewer {
     type Rejection = WebError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
-        let next = parts
-            .uri
-            .path_and_query()
-            .map(|p| p.as_str().to_string())
-            .unwrap_or_else(|| "/".into());
+        let next = parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
         let login = || WebError::Login { next: next.clone() };
         let token = session_token(&parts.headers, app.config.secure_cookies()).ok_or_else(login)?;
-        let s = session::lookup(&app.db, &token, app.config.session_idle_minutes)
-            .await?
-            .ok_or_else(login)?;
+        let s = session::lookup(&app.db, &token, app.config.session_idle_minutes).await?.ok_or_else(login)?;
         if s.pending_totp {
             return Err(WebError::SecondFactor);
         }
@@ -165,9 +143,7 @@ impl FromRequestParts<App> for AnySession {
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
         let login = || WebError::Login { next: "/".into() };
         let token = session_token(&parts.headers, app.config.secure_cookies()).ok_or_else(login)?;
-        let session = session::lookup(&app.db, &token, app.config.session_idle_minutes)
-            .await?
-            .ok_or_else(login)?;
+        let session = session::lookup(&app.db, &token, app.config.session_idle_minutes).await?.ok_or_else(login)?;
         Ok(AnySession { session })
     }
 }
@@ -199,13 +175,8 @@ struct NextQuery {
 
 async fn login_form(Query(q): Query<NextQuery>) -> WebResult<Html<String>> {
     Ok(Html(
-        LoginPage {
-            layout: Layout::bare("Connexion"),
-            email: String::new(),
-            next: safe_next(&q.next),
-            error: None,
-        }
-        .render()?,
+        LoginPage { layout: Layout::bare("Connexion"), email: String::new(), next: safe_next(&q.next), error: None }
+            .render()?,
     ))
 }
 
@@ -248,10 +219,7 @@ async fn login(
         );
     }
     let creds = users::credentials_by_email(&app.db, &email).await?;
-    let candidate = creds
-        .clone()
-        .filter(|c| c.disabled == 0)
-        .and_then(|c| c.password_hash.map(|h| (c.id, h)));
+    let candidate = creds.clone().filter(|c| c.disabled == 0).and_then(|c| c.password_hash.map(|h| (c.id, h)));
     let password = form.password.clone();
     let verified = tokio::task::spawn_blocking(move || match &candidate {
         Some((_, hash)) => password::verify(&password, hash),
@@ -264,16 +232,9 @@ async fn login(
     .map_err(anyhow::Error::from)?;
     throttle::record(&app.db, &ip, &account, verified).await?;
     let Some(creds) = creds.filter(|_| verified) else {
-        let actor = users::credentials_by_email(&app.db, &email)
-            .await?
-            .map(|c| c.id);
+        let actor = users::credentials_by_email(&app.db, &email).await?.map(|c| c.id);
         audit::record(&app.db, &meta, Entry::new(actor, "login_failed")).await?;
-        return login_page(
-            StatusCode::UNAUTHORIZED,
-            &email,
-            &form.next,
-            "Adresse e-mail ou mot de passe incorrect.",
-        );
+        return login_page(StatusCode::UNAUTHORIZED, &email, &form.next, "Adresse e-mail ou mot de passe incorrect.");
     };
     // Session rotation: whatever session the browser had before is ended.
     if let Some(old) = session_token(&headers, app.config.secure_cookies()) {
@@ -281,13 +242,7 @@ async fn login(
     }
     let access = users::access_for(&app.db, creds.id).await?;
     let needs_totp = creds.totp_enabled != 0 || totp_required(&app, &access);
-    let token = session::create(
-        &app.db,
-        creds.id,
-        needs_totp,
-        app.config.session_idle_minutes,
-    )
-    .await?;
+    let token = session::create(&app.db, creds.id, needs_totp, app.config.session_idle_minutes).await?;
     let target = if needs_totp {
         "/connexion/totp".to_string()
     } else {
@@ -295,33 +250,22 @@ async fn login(
         audit::record(&app.db, &meta, Entry::new(Some(creds.id), "login")).await?;
         safe_next(&form.next)
     };
-    Ok(with_cookie(
-        Redirect::to(&target).into_response(),
-        &session::set_cookie(&token, app.config.secure_cookies()),
-    ))
+    Ok(with_cookie(Redirect::to(&target).into_response(), &session::set_cookie(&token, app.config.secure_cookies())))
 }
 
-async fn logout(
-    State(app): State<App>,
-    headers: HeaderMap,
-    Meta(meta): Meta,
-) -> WebResult<Response> {
+async fn logout(State(app): State<App>, headers: HeaderMap, Meta(meta): Meta) -> WebResult<Response> {
     if let Some(token) = session_token(&headers, app.config.secure_cookies()) {
         let hash = crate::auth::sha256_hex(&token);
-        let user: Option<i64> =
-            sqlx::query_scalar("SELECT user_id FROM sessions WHERE id_hash = $1")
-                .bind(&hash)
-                .fetch_optional(&app.db.pool)
-                .await?;
+        let user: Option<i64> = sqlx::query_scalar("SELECT user_id FROM sessions WHERE id_hash = $1")
+            .bind(&hash)
+            .fetch_optional(&app.db.pool)
+            .await?;
         session::delete(&app.db, &hash).await?;
         if let Some(user) = user {
             audit::record(&app.db, &meta, Entry::new(Some(user), "logout")).await?;
         }
     }
-    Ok(with_cookie(
-        Redirect::to("/connexion").into_response(),
-        &session::clear_cookie(app.config.secure_cookies()),
-    ))
+    Ok(with_cookie(Redirect::to("/connexion").into_response(), &session::clear_cookie(app.config.secure_cookies())))
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -338,9 +282,7 @@ struct TotpPage {
 }
 
 async fn totp_page(app: &App, user_id: i64, error: Option<String>) -> WebResult<TotpPage> {
-    let creds = users::credentials_by_id(&app.db, user_id)
-        .await?
-        .ok_or(WebError::Login { next: "/".into() })?;
+    let creds = users::credentials_by_id(&app.db, user_id).await?.ok_or(WebError::Login { next: "/".into() })?;
     let (enrol_secret, enrol_uri) = if creds.totp_enabled != 0 {
         (None, String::new())
     } else {
@@ -355,12 +297,7 @@ async fn totp_page(app: &App, user_id: i64, error: Option<String>) -> WebResult<
         let uri = totp::provisioning_uri(&secret, &creds.email, &app.config.charter.party_name);
         (Some(secret), uri)
     };
-    Ok(TotpPage {
-        layout: Layout::bare("Double authentification"),
-        enrol_secret,
-        enrol_uri,
-        error,
-    })
+    Ok(TotpPage { layout: Layout::bare("Double authentification"), enrol_secret, enrol_uri, error })
 }
 
 async fn totp_form(State(app): State<App>, s: AnySession) -> WebResult<Response> {
@@ -391,37 +328,29 @@ async fn totp_submit(
     if !throttle::login_allowed(&app.db, &ip, &account).await? {
         return Err(WebError::Throttled);
     }
-    let creds = users::credentials_by_id(&app.db, user_id)
-        .await?
-        .ok_or(WebError::Login { next: "/".into() })?;
-    let ok = creds
-        .totp_secret
-        .as_deref()
-        .is_some_and(|secret| totp::verify(secret, &form.code, now()));
+    let creds = users::credentials_by_id(&app.db, user_id).await?.ok_or(WebError::Login { next: "/".into() })?;
+    let ok = creds.totp_secret.as_deref().is_some_and(|secret| totp::verify(secret, &form.code, now()));
     throttle::record(&app.db, &ip, &account, ok).await?;
     if !ok {
         audit::record(&app.db, &meta, Entry::new(Some(user_id), "totp_failed")).await?;
-        let page = totp_page(&app, user_id, Some("Code incorrect ou expiré. Saisissez le code à 6 chiffres affiché par votre application.".into())).await?;
+        let page = totp_page(
+            &app,
+            user_id,
+            Some("Code incorrect ou expiré. Saisissez le code à 6 chiffres affiché par votre application.".into()),
+        )
+        .await?;
         return Ok((StatusCode::UNAUTHORIZED, Html(page.render()?)).into_response());
     }
     if creds.totp_enabled == 0 {
         users::set_totp(&app.db, user_id, creds.totp_secret.as_deref(), true).await?;
-        audit::record(
-            &app.db,
-            &meta,
-            Entry::new(Some(user_id), "totp_enabled").target("user", user_id),
-        )
-        .await?;
+        audit::record(&app.db, &meta, Entry::new(Some(user_id), "totp_enabled").target("user", user_id)).await?;
     }
     // Rotate again: the fully authenticated session gets a new id.
     session::delete(&app.db, &s.session.id_hash).await?;
     let token = session::create(&app.db, user_id, false, app.config.session_idle_minutes).await?;
     users::touch_login(&app.db, user_id).await?;
     audit::record(&app.db, &meta, Entry::new(Some(user_id), "login")).await?;
-    Ok(with_cookie(
-        Redirect::to("/").into_response(),
-        &session::set_cookie(&token, app.config.secure_cookies()),
-    ))
+    Ok(with_cookie(Redirect::to("/").into_response(), &session::set_cookie(&token, app.config.secure_cookies())))
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -435,13 +364,7 @@ struct ForgotPage {
 }
 
 async fn forgot_form() -> WebResult<Html<String>> {
-    Ok(Html(
-        ForgotPage {
-            layout: Layout::bare("Mot de passe oublié"),
-            sent: false,
-        }
-        .render()?,
-    ))
+    Ok(Html(ForgotPage { layout: Layout::bare("Mot de passe oublié"), sent: false }.render()?))
 }
 
 #[derive(Deserialize)]
@@ -450,25 +373,16 @@ struct ForgotForm {
     email: String,
 }
 
-async fn forgot(
-    State(app): State<App>,
-    Meta(meta): Meta,
-    Form(form): Form<ForgotForm>,
-) -> WebResult<Response> {
+async fn forgot(State(app): State<App>, Meta(meta): Meta, Form(form): Form<ForgotForm>) -> WebResult<Response> {
     let Some(email) = normalise_email(&form.email) else {
-        return Err(
-            crate::error::Error::Invalid("Indiquez une adresse e-mail valide.".into()).into(),
-        );
+        return Err(crate::error::Error::Invalid("Indiquez une adresse e-mail valide.".into()).into());
     };
     let account = throttle::account_key("reset", &email);
     if !throttle::reset_allowed(&app.db, &account).await? {
         return Err(WebError::Throttled);
     }
     throttle::record(&app.db, &ip_key(&meta), &account, true).await?;
-    if let Some(c) = users::credentials_by_email(&app.db, &email)
-        .await?
-        .filter(|c| c.disabled == 0)
-    {
+    if let Some(c) = users::credentials_by_email(&app.db, &email).await?.filter(|c| c.disabled == 0) {
         let token = users::create_link(&app.db, c.id, LinkPurpose::PasswordReset).await?;
         let link = format!("{}/mot-de-passe/{token}", app.config.base_url());
         let text = format!(
@@ -479,29 +393,13 @@ async fn forgot(
         );
         jobs::enqueue(
             &app.db,
-            &Job::SendEmail(OutgoingEmail {
-                to: email.clone(),
-                subject: "Nouveau mot de passe".into(),
-                text,
-            }),
+            &Job::SendEmail(OutgoingEmail { to: email.clone(), subject: "Nouveau mot de passe".into(), text }),
         )
         .await?;
-        audit::record(
-            &app.db,
-            &meta,
-            Entry::new(Some(c.id), "password_reset_requested").target("user", c.id),
-        )
-        .await?;
+        audit::record(&app.db, &meta, Entry::new(Some(c.id), "password_reset_requested").target("user", c.id)).await?;
     }
     // Same answer whether or not the address has an account.
-    Ok(Html(
-        ForgotPage {
-            layout: Layout::bare("Mot de passe oublié"),
-            sent: true,
-        }
-        .render()?,
-    )
-    .into_response())
+    Ok(Html(ForgotPage { layout: Layout::bare("Mot de passe oublié"), sent: true }.render()?).into_response())
 }
 
 #[derive(Template)]
@@ -528,10 +426,7 @@ fn invalid_link() -> WebResult<Response> {
         layout: Layout::bare("Lien invalide"),
         heading: "Lien invalide ou expiré".into(),
         message: "Ce lien a déjà servi ou n'est plus valable. Demandez-en un nouveau.".into(),
-        link: Some((
-            "/mot-de-passe-oublie".into(),
-            "Demander un nouveau lien".into(),
-        )),
+        link: Some(("/mot-de-passe-oublie".into(), "Demander un nouveau lien".into())),
     };
     Ok((StatusCode::GONE, Html(page.render()?)).into_response())
 }
@@ -546,19 +441,8 @@ async fn link_form(app: &App, token: &str, purpose: LinkPurpose) -> WebResult<Re
         .fetch_one(&app.db.pool)
         .await?;
     let page = SetPasswordPage {
-        layout: Layout::bare(if invitation {
-            "Invitation"
-        } else {
-            "Nouveau mot de passe"
-        }),
-        action: format!(
-            "/{}/{token}",
-            if invitation {
-                "invitation"
-            } else {
-                "mot-de-passe"
-            }
-        ),
+        layout: Layout::bare(if invitation { "Invitation" } else { "Nouveau mot de passe" }),
+        action: format!("/{}/{token}", if invitation { "invitation" } else { "mot-de-passe" }),
         invitation,
         display_name,
         error: None,
@@ -595,31 +479,20 @@ async fn use_link(
     let Some(user_id) = users::peek_link(&app.db, token, purpose).await? else {
         return invalid_link();
     };
-    let email: String = sqlx::query_scalar("SELECT email FROM users WHERE id = $1")
-        .bind(user_id)
-        .fetch_one(&app.db.pool)
-        .await?;
+    let email: String =
+        sqlx::query_scalar("SELECT email FROM users WHERE id = $1").bind(user_id).fetch_one(&app.db.pool).await?;
     let name = form.display_name.trim().to_string();
     let problem = if form.password != form.confirm {
         Some("Les deux mots de passe ne sont pas identiques.".to_string())
     } else if invitation && (name.is_empty() || name.chars().count() > 120) {
         Some("Indiquez votre nom (120 caractères au plus).".to_string())
     } else {
-        password::check_policy(&form.password, &email)
-            .err()
-            .map(str::to_string)
+        password::check_policy(&form.password, &email).err().map(str::to_string)
     };
     if let Some(error) = problem {
         let page = SetPasswordPage {
             layout: Layout::bare("Nouveau mot de passe"),
-            action: format!(
-                "/{}/{token}",
-                if invitation {
-                    "invitation"
-                } else {
-                    "mot-de-passe"
-                }
-            ),
+            action: format!("/{}/{token}", if invitation { "invitation" } else { "mot-de-passe" }),
             invitation,
             display_name: name,
             error: Some(error),
@@ -631,25 +504,14 @@ async fn use_link(
         return invalid_link();
     }
     let pw = form.password;
-    let hash = tokio::task::spawn_blocking(move || password::hash(&pw))
-        .await
-        .map_err(anyhow::Error::from)?;
+    let hash = tokio::task::spawn_blocking(move || password::hash(&pw)).await.map_err(anyhow::Error::from)?;
     users::set_password_hash(&app.db, user_id, &hash).await?;
     if invitation {
         users::set_display_name(&app.db, user_id, &name).await?;
     }
     session::delete_for_user(&app.db, user_id).await?;
-    let action = if invitation {
-        "invitation_accepted"
-    } else {
-        "password_changed"
-    };
-    audit::record(
-        &app.db,
-        meta,
-        Entry::new(Some(user_id), action).target("user", user_id),
-    )
-    .await?;
+    let action = if invitation { "invitation_accepted" } else { "password_changed" };
+    audit::record(&app.db, meta, Entry::new(Some(user_id), action).target("user", user_id)).await?;
     let page = MessagePage {
         layout: Layout::bare("Mot de passe enregistré"),
         heading: "Mot de passe enregistré".into(),

@@ -64,23 +64,15 @@ struct ErrorPage {
 }
 
 fn page(status: StatusCode, heading: &'static str, message: String) -> Response {
-    let body = ErrorPage {
-        layout: super::pages::Layout::bare(heading),
-        heading,
-        message,
-    }
-    .render()
-    .unwrap_or_else(|_| heading.to_string());
+    let body = ErrorPage { layout: super::pages::Layout::bare(heading), heading, message }
+        .render()
+        .unwrap_or_else(|_| heading.to_string());
     (status, axum::response::Html(body)).into_response()
 }
 
 /// Only local paths are accepted as a place to return to (no open redirect).
 pub fn safe_next(next: &str) -> String {
-    if next.starts_with('/')
-        && !next.starts_with("//")
-        && !next.contains('\\')
-        && !next.contains(['\r', '\n'])
-    {
+    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') && !next.contains(['\r', '\n']) {
         next.to_string()
     } else {
         "/".to_string()
@@ -104,11 +96,9 @@ impl IntoResponse for WebError {
                 let mut r = page(
                     StatusCode::TOO_MANY_REQUESTS,
                     "Trop de tentatives",
-                    "Trop de tentatives ont échoué. Patientez quelques minutes avant de réessayer."
-                        .into(),
+                    "Trop de tentatives ont échoué. Patientez quelques minutes avant de réessayer.".into(),
                 );
-                r.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("300"));
+                r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("300"));
                 r
             }
             WebError::App(e) => match e {
@@ -126,7 +116,11 @@ impl IntoResponse for WebError {
                 Error::Conflict(m) => page(StatusCode::CONFLICT, "Conflit", m),
                 Error::Internal(e) => {
                     tracing::error!(error = %format!("{e:#}"), "internal error");
-                    page(StatusCode::INTERNAL_SERVER_ERROR, "Erreur interne", "Une erreur est survenue. Réessayez ; si elle persiste, contactez l'équipe nationale.".into())
+                    page(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "Erreur interne",
+                        "Une erreur est survenue. Réessayez ; si elle persiste, contactez l'équipe nationale.".into(),
+                    )
                 }
             },
         }
@@ -141,27 +135,15 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, message) = match self.0 {
             Error::NotFound => (StatusCode::NOT_FOUND, "not_found", "not found".to_string()),
-            Error::Forbidden => (
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "your role does not allow this".to_string(),
-            ),
+            Error::Forbidden => (StatusCode::FORBIDDEN, "forbidden", "your role does not allow this".to_string()),
             Error::Invalid(m) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid", m),
             Error::Conflict(m) => (StatusCode::CONFLICT, "conflict", m),
             Error::Internal(e) => {
                 tracing::error!(error = %format!("{e:#}"), "internal error");
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "internal error".to_string(),
-                )
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error".to_string())
             }
         };
-        (
-            status,
-            axum::Json(serde_json::json!({ "error": code, "message": message })),
-        )
-            .into_response()
+        (status, axum::Json(serde_json::json!({ "error": code, "message": message }))).into_response()
     }
 }
 

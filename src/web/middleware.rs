@@ -4,49 +4,16 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
 
 use crate::app::App;
 
 pub const REQUEST_ID: &str = "x-request-id";
 
-/// Request id (set or propagated), then a tracing span per request that carries it.
-pub fn trace_layers() -> tower::ServiceBuilder<
-    tower::layer::util::Stack<
-        PropagateRequestIdLayer,
-        tower::layer::util::Stack<
-            TraceLayer<
-                tower_http::classify::SharedClassifier<
-                    tower_http::classify::ServerErrorsAsFailures,
-                >,
-                fn(&Request) -> tracing::Span,
-            >,
-            tower::layer::util::Stack<
-                SetRequestIdLayer<MakeRequestUuid>,
-                tower::layer::util::Identity,
-            >,
-        >,
-    >,
-> {
-    let make_span: fn(&Request) -> tracing::Span = |req| {
-        let id = req
-            .headers()
-            .get(REQUEST_ID)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        // The path only: query strings may carry tokens.
-        tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
-    };
-    tower::ServiceBuilder::new()
-        .layer(SetRequestIdLayer::new(
-            header::HeaderName::from_static(REQUEST_ID),
-            MakeRequestUuid,
-        ))
-        .layer(TraceLayer::new_for_http().make_span_with(make_span))
-        .layer(PropagateRequestIdLayer::new(
-            header::HeaderName::from_static(REQUEST_ID),
-        ))
+/// The tracing span of a request: method, path (never the query string, which may carry tokens) and the
+/// request id set by `SetRequestIdLayer`.
+pub fn request_span(req: &Request) -> tracing::Span {
+    let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
+    tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
 }
 
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; \
@@ -58,32 +25,17 @@ pub async fn security_headers(State(app): State<App>, req: Request, next: Next) 
     let is_static = req.uri().path().starts_with("/static/");
     let mut res = next.run(req).await;
     let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     h.insert(
         "permissions-policy",
         HeaderValue::from_static("camera=(), microphone=(), geolocation=(), interest-cohort=()"),
     );
-    h.insert(
-        "cross-origin-opener-policy",
-        HeaderValue::from_static("same-origin"),
-    );
+    h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
     if app.config.secure_cookies() {
-        h.insert(
-            header::STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
-        );
+        h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000; includeSubDomains"));
     }
     if !is_static {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -108,14 +60,8 @@ pub fn is_cross_origin(headers: &HeaderMap, public_url: &str) -> bool {
         return true;
     }
     let origin_host = origin.split_once("://").map(|(_, h)| h).unwrap_or(origin);
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let public_host = public_url
-        .split_once("://")
-        .map(|(_, h)| h.trim_end_matches('/'))
-        .unwrap_or("");
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let public_host = public_url.split_once("://").map(|(_, h)| h.trim_end_matches('/')).unwrap_or("");
     !(origin_host.eq_ignore_ascii_case(host)
         || (!public_host.is_empty() && origin_host.eq_ignore_ascii_case(public_host)))
 }
@@ -126,10 +72,7 @@ pub async fn csrf(State(app): State<App>, req: Request, next: Next) -> Response 
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if !safe && is_cross_origin(req.headers(), &app.config.public_url) {
         tracing::warn!(path = %req.uri().path(), "cross-origin request refused");
-        return (
-            StatusCode::FORBIDDEN,
-            "Requête refusée : elle ne vient pas de ce site (protection CSRF).",
-        )
+        return (StatusCode::FORBIDDEN, "Requête refusée : elle ne vient pas de ce site (protection CSRF).")
             .into_response();
     }
     next.run(req).await
@@ -150,41 +93,14 @@ mod tests {
     #[test]
     fn cross_origin_detection() {
         assert!(!is_cross_origin(&headers(&[]), ""));
+        assert!(!is_cross_origin(&headers(&[("sec-fetch-site", "same-origin")]), ""));
+        assert!(is_cross_origin(&headers(&[("sec-fetch-site", "cross-site")]), ""));
+        assert!(is_cross_origin(&headers(&[("sec-fetch-site", "same-site")]), ""));
+        assert!(!is_cross_origin(&headers(&[("origin", "http://127.0.0.1:8080"), ("host", "127.0.0.1:8080")]), ""));
+        assert!(is_cross_origin(&headers(&[("origin", "https://evil.example"), ("host", "127.0.0.1:8080")]), ""));
+        assert!(is_cross_origin(&headers(&[("origin", "null"), ("host", "a")]), ""));
         assert!(!is_cross_origin(
-            &headers(&[("sec-fetch-site", "same-origin")]),
-            ""
-        ));
-        assert!(is_cross_origin(
-            &headers(&[("sec-fetch-site", "cross-site")]),
-            ""
-        ));
-        assert!(is_cross_origin(
-            &headers(&[("sec-fetch-site", "same-site")]),
-            ""
-        ));
-        assert!(!is_cross_origin(
-            &headers(&[
-                ("origin", "http://127.0.0.1:8080"),
-                ("host", "127.0.0.1:8080")
-            ]),
-            ""
-        ));
-        assert!(is_cross_origin(
-            &headers(&[
-                ("origin", "https://evil.example"),
-                ("host", "127.0.0.1:8080")
-            ]),
-            ""
-        ));
-        assert!(is_cross_origin(
-            &headers(&[("origin", "null"), ("host", "a")]),
-            ""
-        ));
-        assert!(!is_cross_origin(
-            &headers(&[
-                ("origin", "https://terrain.example.org"),
-                ("host", "10.0.0.5:8080")
-            ]),
+            &headers(&[("origin", "https://terrain.example.org"), ("host", "10.0.0.5:8080")]),
             "https://terrain.example.org/"
         ));
     }

@@ -7,6 +7,9 @@ pub mod middleware;
 pub mod pages;
 
 use axum::Router;
+use axum::http::HeaderName;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
 
 use crate::app::App;
 
@@ -18,14 +21,13 @@ pub fn router(app: App) -> Router {
         .merge(pages::routes())
         .nest("/api/v1", api::routes())
         .merge(assets::routes())
-        .layer(axum::middleware::from_fn_with_state(
-            app.clone(),
-            middleware::csrf,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            app.clone(),
-            middleware::security_headers,
-        ))
-        .layer(middleware::trace_layers())
+        .layer(axum::middleware::from_fn_with_state(app.clone(), middleware::csrf))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), middleware::security_headers))
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(HeaderName::from_static(middleware::REQUEST_ID), MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(middleware::request_span))
+                .layer(PropagateRequestIdLayer::new(HeaderName::from_static(middleware::REQUEST_ID))),
+        )
         .with_state(app)
 }

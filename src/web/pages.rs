@@ -37,10 +37,7 @@ pub fn routes() -> Router<App> {
         .route("/utilisateurs/inviter", get(invite_form).post(invite))
         .route("/utilisateurs/{id}", get(user_page))
         .route("/utilisateurs/{id}/roles", post(grant_role))
-        .route(
-            "/utilisateurs/{id}/roles/{grant}/retirer",
-            post(revoke_role),
-        )
+        .route("/utilisateurs/{id}/roles/{grant}/retirer", post(revoke_role))
         .route("/utilisateurs/{id}/desactiver", post(disable_user))
         .route("/utilisateurs/{id}/reactiver", post(enable_user))
         .route("/journal", get(audit_log))
@@ -103,19 +100,8 @@ impl Layout {
             title: title.to_string(),
             party: app.config.charter.party_name.clone(),
             user_name: Some(viewer.display_name.clone()),
-            role_label: a
-                .top_role()
-                .map(Role::label)
-                .unwrap_or("Sans rôle")
-                .to_string(),
-            nav: nav
-                .into_iter()
-                .map(|(href, label)| NavItem {
-                    href,
-                    label,
-                    current: href == current,
-                })
-                .collect(),
+            role_label: a.top_role().map(Role::label).unwrap_or("Sans rôle").to_string(),
+            nav: nav.into_iter().map(|(href, label)| NavItem { href, label, current: href == current }).collect(),
             flash: None,
         }
     }
@@ -172,9 +158,7 @@ fn parse_opt_id(s: &str, what: &str) -> Result<Option<i64>, Error> {
     if s.is_empty() {
         return Ok(None);
     }
-    s.parse()
-        .map(Some)
-        .map_err(|_| Error::Invalid(format!("{what} : identifiant invalide.")))
+    s.parse().map(Some).map_err(|_| Error::Invalid(format!("{what} : identifiant invalide.")))
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -216,7 +200,7 @@ async fn dashboard(State(app): State<App>, viewer: Viewer) -> WebResult<Response
     let mut federations = org::list_federations(&app.db, a, "").await?;
     // National roles get the busiest federations first; others see theirs.
     if a.is_national() {
-        federations.sort_by(|x, y| (y.members, y.sections).cmp(&(x.members, x.sections)));
+        federations.sort_by_key(|f| std::cmp::Reverse((f.members, f.sections)));
         federations.truncate(10);
     }
     let me = users::get(&app.db, a, viewer.user_id).await?;
@@ -246,11 +230,7 @@ struct FederationsPage {
     federations: Vec<org::FederationSummary>,
 }
 
-async fn federations(
-    State(app): State<App>,
-    viewer: Viewer,
-    Query(q): Query<PageQuery>,
-) -> WebResult<Response> {
+async fn federations(State(app): State<App>, viewer: Viewer, Query(q): Query<PageQuery>) -> WebResult<Response> {
     let list = org::list_federations(&app.db, &viewer.access, &q.q).await?;
     render(FederationsPage {
         layout: Layout::new(&app, &viewer, "Fédérations", "/federations"),
@@ -282,11 +262,8 @@ async fn federation(
     let a = &viewer.access;
     let f = org::get_federation(&app.db, a, Perm::ViewOrg, id).await?;
     let (communes, population) = org::commune_stats(&app.db, &f).await?;
-    let members = if a.allows_somewhere(Perm::ViewMembers) {
-        Some(users::list(&app.db, a, Some(f.id), "").await?)
-    } else {
-        None
-    };
+    let members =
+        if a.allows_somewhere(Perm::ViewMembers) { Some(users::list(&app.db, a, Some(f.id), "").await?) } else { None };
     let title = format!("Fédération {}", f.label());
     render(FederationPage {
         layout: Layout::new(&app, &viewer, &title, "/federations").flash(&q.msg),
@@ -312,11 +289,7 @@ struct SectionFormPage {
     error: Option<String>,
 }
 
-async fn new_section_form(
-    State(app): State<App>,
-    viewer: Viewer,
-    Path(id): Path<i64>,
-) -> WebResult<Response> {
+async fn new_section_form(State(app): State<App>, viewer: Viewer, Path(id): Path<i64>) -> WebResult<Response> {
     let f = org::get_federation(&app.db, &viewer.access, Perm::ManageSections, id).await?;
     render(SectionFormPage {
         layout: Layout::new(&app, &viewer, "Nouvelle section", "/federations"),
@@ -345,11 +318,7 @@ fn section_form_error(
                 layout: Layout::new(
                     app,
                     viewer,
-                    if editing {
-                        "Modifier la section"
-                    } else {
-                        "Nouvelle section"
-                    },
+                    if editing { "Modifier la section" } else { "Nouvelle section" },
                     "/federations",
                 ),
                 federation,
@@ -375,10 +344,7 @@ async fn create_section(
             audit::record(
                 &app.db,
                 &viewer.meta,
-                viewer
-                    .audit("section_created")
-                    .target("section", s.id)
-                    .federation(Some(f.id)),
+                viewer.audit("section_created").target("section", s.id).federation(Some(f.id)),
             )
             .await?;
             Ok(Redirect::to(&format!("/sections/{}?msg=section_creee", s.id)).into_response())
@@ -412,27 +378,16 @@ async fn section(
     let f = org::get_federation(&app.db, a, Perm::ViewOrg, s.federation_id).await?;
     let members = if a.allows(Perm::ViewMembers, s.scope()) {
         let all = users::list(&app.db, a, Some(f.id), "").await?;
-        let in_section: Vec<i64> =
-            sqlx::query_scalar("SELECT user_id FROM role_grants WHERE section_id = $1")
-                .bind(s.id)
-                .fetch_all(&app.db.pool)
-                .await?;
-        Some(
-            all.into_iter()
-                .filter(|u| in_section.contains(&u.id))
-                .collect(),
-        )
+        let in_section: Vec<i64> = sqlx::query_scalar("SELECT user_id FROM role_grants WHERE section_id = $1")
+            .bind(s.id)
+            .fetch_all(&app.db.pool)
+            .await?;
+        Some(all.into_iter().filter(|u| in_section.contains(&u.id)).collect())
     } else {
         None
     };
     render(SectionPage {
-        layout: Layout::new(
-            &app,
-            &viewer,
-            &format!("Section {}", s.name),
-            "/federations",
-        )
-        .flash(&q.msg),
+        layout: Layout::new(&app, &viewer, &format!("Section {}", s.name), "/federations").flash(&q.msg),
         communes: org::section_communes(&app.db, &s).await?,
         can_manage: a.allows(Perm::ManageSections, s.scope()),
         members,
@@ -441,28 +396,15 @@ async fn section(
     })
 }
 
-async fn edit_section_form(
-    State(app): State<App>,
-    viewer: Viewer,
-    Path(id): Path<i64>,
-) -> WebResult<Response> {
+async fn edit_section_form(State(app): State<App>, viewer: Viewer, Path(id): Path<i64>) -> WebResult<Response> {
     let s = org::get_section(&app.db, &viewer.access, Perm::ManageSections, id).await?;
     let f = org::get_federation(&app.db, &viewer.access, Perm::ViewOrg, s.federation_id).await?;
-    let communes = org::section_communes(&app.db, &s)
-        .await?
-        .into_iter()
-        .map(|c| c.code)
-        .collect::<Vec<_>>()
-        .join(", ");
+    let communes = org::section_communes(&app.db, &s).await?.into_iter().map(|c| c.code).collect::<Vec<_>>().join(", ");
     render(SectionFormPage {
         layout: Layout::new(&app, &viewer, "Modifier la section", "/federations"),
         federation: f,
         action: format!("/sections/{}", s.id),
-        input: SectionInput {
-            name: s.name,
-            description: s.description,
-            communes,
-        },
+        input: SectionInput { name: s.name, description: s.description, communes },
         editing: true,
         error: None,
     })
@@ -480,51 +422,28 @@ async fn update_section(
             audit::record(
                 &app.db,
                 &viewer.meta,
-                viewer
-                    .audit("section_updated")
-                    .target("section", s.id)
-                    .federation(Some(s.federation_id)),
+                viewer.audit("section_updated").target("section", s.id).federation(Some(s.federation_id)),
             )
             .await?;
             Ok(Redirect::to(&format!("/sections/{}?msg=section_modifiee", s.id)).into_response())
         }
         Err(e) => {
-            let f = org::get_federation(&app.db, &viewer.access, Perm::ViewOrg, s.federation_id)
-                .await?;
-            section_form_error(
-                &app,
-                &viewer,
-                f,
-                format!("/sections/{}", s.id),
-                input,
-                true,
-                e,
-            )
+            let f = org::get_federation(&app.db, &viewer.access, Perm::ViewOrg, s.federation_id).await?;
+            section_form_error(&app, &viewer, f, format!("/sections/{}", s.id), input, true, e)
         }
     }
 }
 
-async fn delete_section(
-    State(app): State<App>,
-    viewer: Viewer,
-    Path(id): Path<i64>,
-) -> WebResult<Response> {
+async fn delete_section(State(app): State<App>, viewer: Viewer, Path(id): Path<i64>) -> WebResult<Response> {
     let s = org::get_section(&app.db, &viewer.access, Perm::ManageSections, id).await?;
     org::delete_section(&app.db, &viewer.access, &s).await?;
     audit::record(
         &app.db,
         &viewer.meta,
-        viewer
-            .audit("section_deleted")
-            .target("section", s.id)
-            .federation(Some(s.federation_id)),
+        viewer.audit("section_deleted").target("section", s.id).federation(Some(s.federation_id)),
     )
     .await?;
-    Ok(Redirect::to(&format!(
-        "/federations/{}?msg=section_supprimee",
-        s.federation_id
-    ))
-    .into_response())
+    Ok(Redirect::to(&format!("/federations/{}?msg=section_supprimee", s.federation_id)).into_response())
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -539,11 +458,7 @@ struct UsersPage {
     can_invite: bool,
 }
 
-async fn user_list(
-    State(app): State<App>,
-    viewer: Viewer,
-    Query(q): Query<PageQuery>,
-) -> WebResult<Response> {
+async fn user_list(State(app): State<App>, viewer: Viewer, Query(q): Query<PageQuery>) -> WebResult<Response> {
     let fed = parse_opt_id(&q.federation, "Fédération")?;
     if let Some(f) = fed {
         org::get_federation(&app.db, &viewer.access, Perm::ViewMembers, f).await?;
@@ -571,44 +486,23 @@ struct GrantChoices {
 
 async fn grant_choices(app: &App, viewer: &Viewer) -> WebResult<GrantChoices> {
     let a = &viewer.access;
-    let roles = a
-        .grantable_roles()
-        .into_iter()
-        .map(|r| (r.as_str(), r.label()))
-        .collect();
+    let roles = a.grantable_roles().into_iter().map(|r| (r.as_str(), r.label())).collect();
     let feds = org::list_federations(&app.db, a, "").await?;
     let mut federations = Vec::new();
     let mut sections = Vec::new();
     for f in feds {
-        let fed = org::Federation {
-            id: f.id,
-            code: f.code.clone(),
-            name: f.name.clone(),
-        };
+        let fed = org::Federation { id: f.id, code: f.code.clone(), name: f.name.clone() };
         if a.allows(Perm::ManageUsers, fed.scope()) {
-            federations.push(PlaceOption {
-                value: f.id.to_string(),
-                label: fed.label(),
-            });
+            federations.push(PlaceOption { value: f.id.to_string(), label: fed.label() });
         }
         for s in org::list_sections(&app.db, &fed).await? {
-            let scope = crate::access::Scope::Section {
-                federation_id: f.id,
-                section_id: s.id,
-            };
+            let scope = crate::access::Scope::Section { federation_id: f.id, section_id: s.id };
             if a.allows(Perm::ManageUsers, scope) {
-                sections.push(PlaceOption {
-                    value: s.id.to_string(),
-                    label: format!("{} — {}", s.name, f.name),
-                });
+                sections.push(PlaceOption { value: s.id.to_string(), label: format!("{} — {}", s.name, f.name) });
             }
         }
     }
-    Ok(GrantChoices {
-        roles,
-        federations,
-        sections,
-    })
+    Ok(GrantChoices { roles, federations, sections })
 }
 
 #[derive(Template)]
@@ -646,11 +540,7 @@ async fn invite_form(State(app): State<App>, viewer: Viewer) -> WebResult<Respon
     })
 }
 
-async fn invite(
-    State(app): State<App>,
-    viewer: Viewer,
-    Form(form): Form<InviteForm>,
-) -> WebResult<Response> {
+async fn invite(State(app): State<App>, viewer: Viewer, Form(form): Form<InviteForm>) -> WebResult<Response> {
     if !viewer.access.allows_somewhere(Perm::ManageUsers) {
         return Err(Error::Forbidden.into());
     }
@@ -674,23 +564,15 @@ async fn do_invite(app: &App, viewer: &Viewer, form: &InviteForm) -> WebResult<(
         .ok_or_else(|| Error::Invalid("Indiquez une adresse e-mail valide.".into()))?;
     let name = form.display_name.trim();
     if name.is_empty() || name.chars().count() > 120 {
-        return Err(Error::Invalid(
-            "Indiquez le nom de la personne (120 caractères au plus).".into(),
-        )
-        .into());
+        return Err(Error::Invalid("Indiquez le nom de la personne (120 caractères au plus).".into()).into());
     }
-    let role =
-        Role::parse(&form.role).ok_or_else(|| Error::Invalid("Choisissez un rôle.".into()))?;
+    let role = Role::parse(&form.role).ok_or_else(|| Error::Invalid("Choisissez un rôle.".into()))?;
     let fed = parse_opt_id(&form.federation_id, "Fédération")?;
     let sec = parse_opt_id(&form.section_id, "Section")?;
-    let scope = users::resolve_scope(&app.db, &viewer.access, role, fed, sec)
-        .await
-        .map_err(|e| match e {
-            Error::NotFound => {
-                Error::Invalid("Fédération ou section inconnue, ou hors de votre périmètre.".into())
-            }
-            other => other,
-        })?;
+    let scope = users::resolve_scope(&app.db, &viewer.access, role, fed, sec).await.map_err(|e| match e {
+        Error::NotFound => Error::Invalid("Fédération ou section inconnue, ou hors de votre périmètre.".into()),
+        other => other,
+    })?;
     let existing = users::credentials_by_email(&app.db, &email).await?;
     let (user_id, link) = match existing {
         Some(c) => (c.id, None),
@@ -699,16 +581,10 @@ async fn do_invite(app: &App, viewer: &Viewer, form: &InviteForm) -> WebResult<(
             audit::record(
                 &app.db,
                 &viewer.meta,
-                viewer
-                    .audit("user_created")
-                    .target("user", id)
-                    .federation(scope.federation_id()),
+                viewer.audit("user_created").target("user", id).federation(scope.federation_id()),
             )
             .await?;
-            (
-                id,
-                Some(users::create_link(&app.db, id, LinkPurpose::Invitation).await?),
-            )
+            (id, Some(users::create_link(&app.db, id, LinkPurpose::Invitation).await?))
         }
     };
     users::grant(&app.db, user_id, role, scope, Some(viewer.user_id)).await?;
@@ -732,11 +608,7 @@ async fn do_invite(app: &App, viewer: &Viewer, form: &InviteForm) -> WebResult<(
     };
     jobs::enqueue(
         &app.db,
-        &Job::SendEmail(OutgoingEmail {
-            to: email,
-            subject: format!("Invitation — {party}"),
-            text,
-        }),
+        &Job::SendEmail(OutgoingEmail { to: email, subject: format!("Invitation — {party}"), text }),
     )
     .await?;
     audit::record(
@@ -778,25 +650,15 @@ async fn user_page(
     let grants = users::grants(&app.db, &user).await?;
     let revocable = grants
         .iter()
-        .filter(|g| {
-            user.id != viewer.user_id
-                && Role::parse(&g.role).is_some_and(|r| a.can_grant(r, g.scope()))
-        })
+        .filter(|g| user.id != viewer.user_id && Role::parse(&g.role).is_some_and(|r| a.can_grant(r, g.scope())))
         .map(|g| g.id)
         .collect();
     let can_grant = a.allows_somewhere(Perm::ManageUsers) && user.id != viewer.user_id;
     render(UserPage {
         layout: Layout::new(&app, &viewer, &user.display_name, "/utilisateurs").flash(&q.msg),
         can_manage: users::can_manage(a, &user, &grants),
-        choices: if can_grant {
-            Some(grant_choices(&app, &viewer).await?)
-        } else {
-            None
-        },
-        last_login: user
-            .last_login_at
-            .map(format_time)
-            .unwrap_or_else(|| "jamais".into()),
+        choices: if can_grant { Some(grant_choices(&app, &viewer).await?) } else { None },
+        last_login: user.last_login_at.map(format_time).unwrap_or_else(|| "jamais".into()),
         revocable,
         grants,
         user,
@@ -827,8 +689,7 @@ async fn grant_role(
     if user.id == viewer.user_id {
         return Err(Error::Invalid("Vous ne pouvez pas modifier vos propres rôles.".into()).into());
     }
-    let role =
-        Role::parse(&form.role).ok_or_else(|| Error::Invalid("Choisissez un rôle.".into()))?;
+    let role = Role::parse(&form.role).ok_or_else(|| Error::Invalid("Choisissez un rôle.".into()))?;
     let scope = users::resolve_scope(
         &app.db,
         a,
@@ -881,35 +742,18 @@ async fn set_disabled(app: &App, viewer: &Viewer, id: i64, disabled: bool) -> We
         return Err(Error::Forbidden.into());
     }
     users::set_disabled(&app.db, user.id, disabled).await?;
-    let action = if disabled {
-        "user_disabled"
-    } else {
-        "user_enabled"
-    };
+    let action = if disabled { "user_disabled" } else { "user_enabled" };
     let fed = grants.iter().find_map(|g| g.federation_id);
-    audit::record(
-        &app.db,
-        &viewer.meta,
-        viewer.audit(action).target("user", user.id).federation(fed),
-    )
-    .await?;
+    audit::record(&app.db, &viewer.meta, viewer.audit(action).target("user", user.id).federation(fed)).await?;
     let msg = if disabled { "desactive" } else { "reactive" };
     Ok(Redirect::to(&format!("/utilisateurs/{}?msg={msg}", user.id)).into_response())
 }
 
-async fn disable_user(
-    State(app): State<App>,
-    viewer: Viewer,
-    Path(id): Path<i64>,
-) -> WebResult<Response> {
+async fn disable_user(State(app): State<App>, viewer: Viewer, Path(id): Path<i64>) -> WebResult<Response> {
     set_disabled(&app, &viewer, id, true).await
 }
 
-async fn enable_user(
-    State(app): State<App>,
-    viewer: Viewer,
-    Path(id): Path<i64>,
-) -> WebResult<Response> {
+async fn enable_user(State(app): State<App>, viewer: Viewer, Path(id): Path<i64>) -> WebResult<Response> {
     set_disabled(&app, &viewer, id, false).await
 }
 
@@ -933,22 +777,12 @@ struct AuditPage {
     action: String,
 }
 
-async fn audit_log(
-    State(app): State<App>,
-    viewer: Viewer,
-    Query(q): Query<PageQuery>,
-) -> WebResult<Response> {
+async fn audit_log(State(app): State<App>, viewer: Viewer, Query(q): Query<PageQuery>) -> WebResult<Response> {
     if !viewer.access.allows_somewhere(Perm::ViewAudit) {
         return Err(Error::Forbidden.into());
     }
     let filter = q.action.trim();
-    let rows = audit::list(
-        &app.db,
-        &viewer.access,
-        (!filter.is_empty()).then_some(filter),
-        300,
-    )
-    .await?;
+    let rows = audit::list(&app.db, &viewer.access, (!filter.is_empty()).then_some(filter), 300).await?;
     let lines = rows
         .into_iter()
         .map(|r| AuditLine {
@@ -956,11 +790,7 @@ async fn audit_log(
             actor: r.actor_email.unwrap_or_else(|| "—".into()),
             action: audit::action_label(&r.action),
             code: r.action,
-            target: if r.target_type.is_empty() {
-                String::new()
-            } else {
-                format!("{} {}", r.target_type, r.target_id)
-            },
+            target: if r.target_type.is_empty() { String::new() } else { format!("{} {}", r.target_type, r.target_id) },
             ip: r.ip,
         })
         .collect();
@@ -994,12 +824,7 @@ async fn outbox(State(app): State<App>) -> WebResult<Response> {
     let mails = crate::mail::outbox(&app.db, 50)
         .await?
         .into_iter()
-        .map(|m| OutboxLine {
-            when: format_time(m.created_at),
-            to: m.to_addr,
-            subject: m.subject,
-            body: m.body_text,
-        })
+        .map(|m| OutboxLine { when: format_time(m.created_at), to: m.to_addr, subject: m.subject, body: m.body_text })
         .collect();
     let mut layout = Layout::bare("Boîte d'envoi (démonstration)");
     layout.party = app.config.charter.party_name.clone();
@@ -1027,9 +852,7 @@ struct SourcesPage {
 }
 
 async fn sources() -> WebResult<Response> {
-    render(SourcesPage {
-        layout: Layout::bare("Sources des données"),
-    })
+    render(SourcesPage { layout: Layout::bare("Sources des données") })
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -1053,21 +876,11 @@ async fn account_page(
     new_token: Option<String>,
     error: Option<String>,
 ) -> WebResult<AccountPage> {
-    let creds = users::credentials_by_id(&app.db, viewer.user_id)
-        .await?
-        .ok_or(Error::NotFound)?;
+    let creds = users::credentials_by_id(&app.db, viewer.user_id).await?.ok_or(Error::NotFound)?;
     let tokens = users::api_tokens(&app.db, viewer.user_id)
         .await?
         .into_iter()
-        .map(|t| {
-            (
-                t.id,
-                t.name,
-                t.last_used_at
-                    .map(format_time)
-                    .unwrap_or_else(|| "jamais utilisé".into()),
-            )
-        })
+        .map(|t| (t.id, t.name, t.last_used_at.map(format_time).unwrap_or_else(|| "jamais utilisé".into())))
         .collect();
     Ok(AccountPage {
         layout: Layout::new(app, viewer, "Mon compte", "/compte").flash(msg),
@@ -1079,11 +892,7 @@ async fn account_page(
     })
 }
 
-async fn account(
-    State(app): State<App>,
-    viewer: Viewer,
-    Query(q): Query<PageQuery>,
-) -> WebResult<Response> {
+async fn account(State(app): State<App>, viewer: Viewer, Query(q): Query<PageQuery>) -> WebResult<Response> {
     render(account_page(&app, &viewer, &q.msg, None, None).await?)
 }
 
@@ -1102,9 +911,7 @@ async fn change_password(
     viewer: Viewer,
     Form(form): Form<PasswordForm>,
 ) -> WebResult<Response> {
-    let creds = users::credentials_by_id(&app.db, viewer.user_id)
-        .await?
-        .ok_or(Error::NotFound)?;
+    let creds = users::credentials_by_id(&app.db, viewer.user_id).await?.ok_or(Error::NotFound)?;
     let stored = creds.password_hash.unwrap_or_default();
     let current = form.current.clone();
     let ok = tokio::task::spawn_blocking(move || crate::auth::password::verify(&current, &stored))
@@ -1115,9 +922,7 @@ async fn change_password(
     } else if form.password != form.confirm {
         Some("Les deux nouveaux mots de passe ne sont pas identiques.".to_string())
     } else {
-        crate::auth::password::check_policy(&form.password, &viewer.email)
-            .err()
-            .map(str::to_string)
+        crate::auth::password::check_policy(&form.password, &viewer.email).err().map(str::to_string)
     };
     if let Some(error) = problem {
         return render_status(
@@ -1126,9 +931,8 @@ async fn change_password(
         );
     }
     let pw = form.password;
-    let hash = tokio::task::spawn_blocking(move || crate::auth::password::hash(&pw))
-        .await
-        .map_err(anyhow::Error::from)?;
+    let hash =
+        tokio::task::spawn_blocking(move || crate::auth::password::hash(&pw)).await.map_err(anyhow::Error::from)?;
     users::set_password_hash(&app.db, viewer.user_id, &hash).await?;
     // Other sessions end; this one stays.
     sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2")
@@ -1136,14 +940,7 @@ async fn change_password(
         .bind(&viewer.session_hash)
         .execute(&app.db.pool)
         .await?;
-    audit::record(
-        &app.db,
-        &viewer.meta,
-        viewer
-            .audit("password_changed")
-            .target("user", viewer.user_id),
-    )
-    .await?;
+    audit::record(&app.db, &viewer.meta, viewer.audit("password_changed").target("user", viewer.user_id)).await?;
     Ok(Redirect::to("/compte?msg=mot_de_passe").into_response())
 }
 
@@ -1153,41 +950,22 @@ struct TokenForm {
     name: String,
 }
 
-async fn create_token(
-    State(app): State<App>,
-    viewer: Viewer,
-    Form(form): Form<TokenForm>,
-) -> WebResult<Response> {
+async fn create_token(State(app): State<App>, viewer: Viewer, Form(form): Form<TokenForm>) -> WebResult<Response> {
     match users::create_api_token(&app.db, viewer.user_id, &form.name).await {
         Ok((id, token)) => {
-            audit::record(
-                &app.db,
-                &viewer.meta,
-                viewer.audit("api_token_created").target("api_token", id),
-            )
-            .await?;
+            audit::record(&app.db, &viewer.meta, viewer.audit("api_token_created").target("api_token", id)).await?;
             // Shown once, on this response only.
             render(account_page(&app, &viewer, "", Some(token), None).await?)
         }
-        Err(Error::Invalid(m)) => render_status(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            account_page(&app, &viewer, "", None, Some(m)).await?,
-        ),
+        Err(Error::Invalid(m)) => {
+            render_status(StatusCode::UNPROCESSABLE_ENTITY, account_page(&app, &viewer, "", None, Some(m)).await?)
+        }
         Err(e) => Err(e.into()),
     }
 }
 
-async fn revoke_token(
-    State(app): State<App>,
-    viewer: Viewer,
-    Path(id): Path<i64>,
-) -> WebResult<Response> {
+async fn revoke_token(State(app): State<App>, viewer: Viewer, Path(id): Path<i64>) -> WebResult<Response> {
     users::revoke_api_token(&app.db, viewer.user_id, id).await?;
-    audit::record(
-        &app.db,
-        &viewer.meta,
-        viewer.audit("api_token_revoked").target("api_token", id),
-    )
-    .await?;
+    audit::record(&app.db, &viewer.meta, viewer.audit("api_token_revoked").target("api_token", id)).await?;
     Ok(Redirect::to("/compte?msg=jeton_revoque").into_response())
 }

@@ -22,12 +22,7 @@ async fn foreign(t: &TestApp) -> Foreign {
         .fetch_one(&t.app.db.pool)
         .await
         .unwrap();
-    Foreign {
-        federation: t.federation_id("29").await,
-        section: t.section_id("Brest").await,
-        user,
-        grant,
-    }
+    Foreign { federation: t.federation_id("29").await, section: t.section_id("Brest").await, user, grant }
 }
 
 fn html_routes(f: &Foreign) -> Vec<(Method, String)> {
@@ -43,10 +38,7 @@ fn html_routes(f: &Foreign) -> Vec<(Method, String)> {
         (Method::GET, format!("/utilisateurs/{user}")),
         (Method::GET, format!("/utilisateurs?federation={fed}")),
         (Method::POST, format!("/utilisateurs/{user}/roles")),
-        (
-            Method::POST,
-            format!("/utilisateurs/{user}/roles/{grant}/retirer"),
-        ),
+        (Method::POST, format!("/utilisateurs/{user}/roles/{grant}/retirer")),
         (Method::POST, format!("/utilisateurs/{user}/desactiver")),
         (Method::POST, format!("/utilisateurs/{user}/reactiver")),
     ]
@@ -67,21 +59,9 @@ fn api_routes(f: &Foreign) -> Vec<(Method, String)> {
 }
 
 async fn foreign_state(t: &TestApp, f: &Foreign) -> (i64, i64, i64, String) {
-    let sections = t
-        .count(&format!(
-            "SELECT COUNT(*) FROM sections WHERE federation_id = {}",
-            f.federation
-        ))
-        .await;
-    let grants = t
-        .count(&format!(
-            "SELECT COUNT(*) FROM role_grants WHERE user_id = {}",
-            f.user
-        ))
-        .await;
-    let disabled = t
-        .count(&format!("SELECT disabled FROM users WHERE id = {}", f.user))
-        .await;
+    let sections = t.count(&format!("SELECT COUNT(*) FROM sections WHERE federation_id = {}", f.federation)).await;
+    let grants = t.count(&format!("SELECT COUNT(*) FROM role_grants WHERE user_id = {}", f.user)).await;
+    let disabled = t.count(&format!("SELECT disabled FROM users WHERE id = {}", f.user)).await;
     let name: String = sqlx::query_scalar("SELECT name FROM sections WHERE id = $1")
         .bind(f.section)
         .fetch_one(&t.app.db.pool)
@@ -95,13 +75,7 @@ async fn no_route_reveals_or_changes_another_federation() {
     let t = TestApp::spawn().await;
     let f = foreign(&t).await;
     let before = foreign_state(&t, &f).await;
-    let form = [
-        ("name", "Piratée"),
-        ("communes", ""),
-        ("role", "activist"),
-        ("federation_id", ""),
-        ("section_id", ""),
-    ];
+    let form = [("name", "Piratée"), ("communes", ""), ("role", "activist"), ("federation_id", ""), ("section_id", "")];
     let body = serde_json::json!({ "name": "Piratée", "communes": "" });
     let mut checked = 0;
     for role in [COORD_69, STAFF_69, SECRETARY_LYON1, ACTIVIST_69] {
@@ -120,10 +94,7 @@ async fn no_route_reveals_or_changes_another_federation() {
                 "{role} {method} {path} answered {status}"
             );
             for marker in FOREIGN_MARKERS {
-                assert!(
-                    !text.contains(marker),
-                    "{role} {method} {path} shows {marker}"
-                );
+                assert!(!text.contains(marker), "{role} {method} {path} shows {marker}");
             }
             checked += 1;
         }
@@ -140,63 +111,27 @@ async fn no_route_reveals_or_changes_another_federation() {
                 "{role} API {method} {path} answered {status}: {text}"
             );
             for marker in FOREIGN_MARKERS {
-                assert!(
-                    !text.contains(marker),
-                    "{role} API {method} {path} shows {marker}"
-                );
+                assert!(!text.contains(marker), "{role} API {method} {path} shows {marker}");
             }
             checked += 1;
         }
         // Lists never include the other federation.
-        for path in [
-            "/",
-            "/federations",
-            "/federations?q=finis",
-            "/utilisateurs",
-            "/utilisateurs?q=yann",
-        ] {
-            let text = c
-                .get(t.url(path))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+        for path in ["/", "/federations", "/federations?q=finis", "/utilisateurs", "/utilisateurs?q=yann"] {
+            let text = c.get(t.url(path)).send().await.unwrap().text().await.unwrap();
             for marker in FOREIGN_MARKERS {
                 assert!(!text.contains(marker), "{role} {path} lists {marker}");
             }
         }
-        let text = c
-            .get(t.url("/api/v1/federations"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = c.get(t.url("/api/v1/federations")).bearer_auth(&token).send().await.unwrap().text().await.unwrap();
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(
-            v["federations"].as_array().unwrap().len(),
-            1,
-            "{role} sees one federation: {text}"
-        );
+        assert_eq!(v["federations"].as_array().unwrap().len(), 1, "{role} sees one federation: {text}");
     }
     assert_eq!(checked, 4 * (13 + 8));
-    assert_eq!(
-        foreign_state(&t, &f).await,
-        before,
-        "nothing changed in the other federation"
-    );
+    assert_eq!(foreign_state(&t, &f).await, before, "nothing changed in the other federation");
 
     // National roles do see it.
     let admin = t.login(ADMIN).await;
-    let page = admin
-        .get(t.url(&format!("/federations/{}", f.federation)))
-        .send()
-        .await
-        .unwrap();
+    let page = admin.get(t.url(&format!("/federations/{}", f.federation))).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     assert!(page.text().await.unwrap().contains("Finistère"));
     t.stop().await;
@@ -213,49 +148,18 @@ async fn staff_pages_are_forbidden_to_roles_without_them() {
     }
     // An activist sees their federation and section, but not who is in them.
     let fed = t.federation_id("69").await;
-    let page = activist
-        .get(t.url(&format!("/federations/{fed}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = activist.get(t.url(&format!("/federations/{fed}"))).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("Rhône") && page.contains("Villeurbanne"));
     assert!(!page.contains("coordination.69") && !page.contains("Louise Coordinatrice"));
     // Their own account stays reachable.
     let me = t.user_id(ACTIVIST_69).await;
-    assert_eq!(
-        activist
-            .get(t.url(&format!("/utilisateurs/{me}")))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::OK
-    );
-    assert_eq!(
-        activist
-            .get(t.url("/compte"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(activist.get(t.url(&format!("/utilisateurs/{me}"))).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(activist.get(t.url("/compte")).send().await.unwrap().status(), StatusCode::OK);
 
     for role in [COORD_69, STAFF_69, SECRETARY_LYON1] {
         let c = t.login(role).await;
-        assert_eq!(
-            c.get(t.url("/journal")).send().await.unwrap().status(),
-            StatusCode::FORBIDDEN,
-            "{role} audit log"
-        );
-        assert_eq!(
-            c.get(t.url("/utilisateurs")).send().await.unwrap().status(),
-            StatusCode::OK,
-            "{role} users"
-        );
+        assert_eq!(c.get(t.url("/journal")).send().await.unwrap().status(), StatusCode::FORBIDDEN, "{role} audit log");
+        assert_eq!(c.get(t.url("/utilisateurs")).send().await.unwrap().status(), StatusCode::OK, "{role} users");
     }
     // Staff pages redirect anonymous visitors to the login page.
     let anon = t.client();
@@ -271,31 +175,11 @@ async fn staff_pages_are_forbidden_to_roles_without_them() {
 async fn a_section_secretary_sees_only_their_section_people() {
     let t = TestApp::spawn().await;
     let c = t.login(SECRETARY_LYON1).await;
-    let list = c
-        .get(t.url("/utilisateurs"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let list = c.get(t.url("/utilisateurs")).send().await.unwrap().text().await.unwrap();
     assert!(list.contains("Jules Secrétaire"));
-    assert!(
-        !list.contains("Malik Militant"),
-        "the Villeurbanne activist is in another section"
-    );
-    assert!(
-        !list.contains("Louise Coordinatrice"),
-        "federation-level accounts are not section members"
-    );
+    assert!(!list.contains("Malik Militant"), "the Villeurbanne activist is in another section");
+    assert!(!list.contains("Louise Coordinatrice"), "federation-level accounts are not section members");
     let other = t.user_id(ACTIVIST_69).await;
-    assert_eq!(
-        c.get(t.url(&format!("/utilisateurs/{other}")))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(c.get(t.url(&format!("/utilisateurs/{other}"))).send().await.unwrap().status(), StatusCode::NOT_FOUND);
     t.stop().await;
 }

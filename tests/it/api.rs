@@ -14,45 +14,19 @@ async fn the_api_answers_in_scope_with_a_token_and_only_with_one() {
     let api = reqwest::Client::new();
 
     // No token, a wrong token, or a session cookie alone: 401.
+    assert_eq!(api.get(t.url("/api/v1/me")).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
-        api.get(t.url("/api/v1/me")).send().await.unwrap().status(),
+        api.get(t.url("/api/v1/me")).bearer_auth("trn_nope").send().await.unwrap().status(),
         StatusCode::UNAUTHORIZED
     );
-    assert_eq!(
-        api.get(t.url("/api/v1/me"))
-            .bearer_auth("trn_nope")
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        c.get(t.url("/api/v1/me")).send().await.unwrap().status(),
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(c.get(t.url("/api/v1/me")).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
 
-    let me: Value = api
-        .get(t.url("/api/v1/me"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value = api.get(t.url("/api/v1/me")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
     assert_eq!(me["user"]["email"], COORD_69);
     assert_eq!(me["grants"][0]["role"], "federation_coordinator");
 
-    let feds: Value = api
-        .get(t.url("/api/v1/federations"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let feds: Value =
+        api.get(t.url("/api/v1/federations")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
     assert_eq!(feds["federations"].as_array().unwrap().len(), 1);
     let fed = feds["federations"][0]["id"].as_i64().unwrap();
 
@@ -88,61 +62,23 @@ async fn the_api_answers_in_scope_with_a_token_and_only_with_one() {
         .unwrap();
     assert!(r.status().is_client_error());
 
-    let r = api
-        .delete(t.url(&format!("/api/v1/sections/{id}")))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let r = api.delete(t.url(&format!("/api/v1/sections/{id}"))).bearer_auth(&token).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_eq!(
-        api.get(t.url(&format!("/api/v1/sections/{id}")))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        api.get(t.url(&format!("/api/v1/sections/{id}"))).bearer_auth(&token).send().await.unwrap().status(),
         StatusCode::NOT_FOUND
     );
 
-    let users: Value = api
-        .get(t.url("/api/v1/users"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let emails: Vec<&str> = users["users"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["email"].as_str().unwrap())
-        .collect();
-    assert!(
-        emails.contains(&ACTIVIST_69) && !emails.contains(&COORD_29),
-        "{emails:?}"
-    );
+    let users: Value = api.get(t.url("/api/v1/users")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let emails: Vec<&str> = users["users"].as_array().unwrap().iter().map(|u| u["email"].as_str().unwrap()).collect();
+    assert!(emails.contains(&ACTIVIST_69) && !emails.contains(&COORD_29), "{emails:?}");
 
     // Revoking the token ends it.
-    let token_id: i64 = sqlx::query_scalar("SELECT id FROM api_tokens")
-        .fetch_one(&t.app.db.pool)
-        .await
-        .unwrap();
-    let r = c
-        .post(t.url(&format!("/compte/jetons/{token_id}/revoquer")))
-        .send()
-        .await
-        .unwrap();
+    let token_id: i64 = sqlx::query_scalar("SELECT id FROM api_tokens").fetch_one(&t.app.db.pool).await.unwrap();
+    let r = c.post(t.url(&format!("/compte/jetons/{token_id}/revoquer"))).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(
-        api.get(t.url("/api/v1/me"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        api.get(t.url("/api/v1/me")).bearer_auth(&token).send().await.unwrap().status(),
         StatusCode::UNAUTHORIZED
     );
     t.stop().await;

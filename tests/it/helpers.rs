@@ -36,10 +36,7 @@ pub fn backend() -> String {
 
 fn template_key() -> String {
     let mut h = Sha256::new();
-    for m in terrain::db::SQLITE_MIGRATIONS
-        .iter()
-        .chain(terrain::db::POSTGRES_MIGRATIONS)
-    {
+    for m in terrain::db::SQLITE_MIGRATIONS.iter().chain(terrain::db::POSTGRES_MIGRATIONS) {
         h.update(m.sql.as_bytes());
     }
     h.update(include_bytes!("../../data/reference/communes.csv.gz"));
@@ -48,15 +45,8 @@ fn template_key() -> String {
 
 /// A database for one test, removed when dropped.
 pub enum TestDb {
-    Sqlite {
-        _dir: tempfile::TempDir,
-        url: String,
-    },
-    Postgres {
-        admin_url: String,
-        name: String,
-        url: String,
-    },
+    Sqlite { _dir: tempfile::TempDir, url: String },
+    Postgres { admin_url: String, name: String, url: String },
 }
 
 impl TestDb {
@@ -79,19 +69,10 @@ impl TestDb {
         let template = dir.join(format!("sqlite-{}.db", template_key()));
         if !template.exists() {
             // Built under a unique name, then renamed: concurrent test processes never see half a file.
-            let tmp = dir.join(format!(
-                "building-{}-{}.db",
-                std::process::id(),
-                rand_suffix()
-            ));
+            let tmp = dir.join(format!("building-{}-{}.db", std::process::id(), rand_suffix()));
             let url = format!("sqlite://{}", tmp.display());
-            let app = App::init(config_for(&url))
-                .await
-                .expect("template database");
-            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-                .execute(&app.db.pool)
-                .await
-                .unwrap();
+            let app = App::init(config_for(&url)).await.expect("template database");
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&app.db.pool).await.unwrap();
             app.db.pool.close().await;
             std::fs::rename(&tmp, &template).unwrap();
             for ext in ["-wal", "-shm"] {
@@ -101,89 +82,49 @@ impl TestDb {
         let d = tempfile::tempdir().unwrap();
         let path = d.path().join("terrain.db");
         std::fs::copy(&template, &path).unwrap();
-        TestDb::Sqlite {
-            url: format!("sqlite://{}", path.display()),
-            _dir: d,
-        }
+        TestDb::Sqlite { url: format!("sqlite://{}", path.display()), _dir: d }
     }
 
     async fn postgres() -> TestDb {
-        let admin_url = std::env::var("TERRAIN_TEST_PG_URL").expect(
-            "TERRAIN_TEST_PG_URL must point at a PostgreSQL server (scripts/test starts one)",
-        );
+        let admin_url = std::env::var("TERRAIN_TEST_PG_URL")
+            .expect("TERRAIN_TEST_PG_URL must point at a PostgreSQL server (scripts/test starts one)");
         sqlx::any::install_default_drivers();
-        let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin_url)
-            .await
-            .expect("connect to PostgreSQL");
-        sqlx::query("SELECT pg_advisory_lock(7302202)")
-            .execute(&mut admin)
+        let mut admin =
+            <sqlx::AnyConnection as sqlx::Connection>::connect(&admin_url).await.expect("connect to PostgreSQL");
+        sqlx::query("SELECT pg_advisory_lock(7302202)").execute(&mut admin).await.unwrap();
+        let template = format!("terrain_tpl_{}", template_key());
+        let exists: Option<i64> = sqlx::query_scalar("SELECT 1::BIGINT FROM pg_database WHERE datname = $1")
+            .bind(&template)
+            .fetch_optional(&mut admin)
             .await
             .unwrap();
-        let template = format!("terrain_tpl_{}", template_key());
-        let exists: Option<i64> =
-            sqlx::query_scalar("SELECT 1::BIGINT FROM pg_database WHERE datname = $1")
-                .bind(&template)
-                .fetch_optional(&mut admin)
-                .await
-                .unwrap();
         if exists.is_none() {
             let building = format!("{template}_building");
-            sqlx::query(&format!("DROP DATABASE IF EXISTS {building}"))
-                .execute(&mut admin)
-                .await
-                .unwrap();
-            sqlx::query(&format!("CREATE DATABASE {building}"))
-                .execute(&mut admin)
-                .await
-                .unwrap();
-            let app = App::init(config_for(&replace_db(&admin_url, &building)))
-                .await
-                .expect("template database");
+            sqlx::query(&format!("DROP DATABASE IF EXISTS {building}")).execute(&mut admin).await.unwrap();
+            sqlx::query(&format!("CREATE DATABASE {building}")).execute(&mut admin).await.unwrap();
+            let app = App::init(config_for(&replace_db(&admin_url, &building))).await.expect("template database");
             app.db.pool.close().await;
-            sqlx::query(&format!("ALTER DATABASE {building} RENAME TO {template}"))
-                .execute(&mut admin)
-                .await
-                .unwrap();
+            sqlx::query(&format!("ALTER DATABASE {building} RENAME TO {template}")).execute(&mut admin).await.unwrap();
         }
         let name = format!("terrain_t_{}_{}", std::process::id(), rand_suffix());
-        sqlx::query(&format!("CREATE DATABASE {name} TEMPLATE {template}"))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        sqlx::query("SELECT pg_advisory_unlock(7302202)")
-            .execute(&mut admin)
-            .await
-            .unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name} TEMPLATE {template}")).execute(&mut admin).await.unwrap();
+        sqlx::query("SELECT pg_advisory_unlock(7302202)").execute(&mut admin).await.unwrap();
         let url = replace_db(&admin_url, &name);
-        TestDb::Postgres {
-            admin_url,
-            name,
-            url,
-        }
+        TestDb::Postgres { admin_url, name, url }
     }
 }
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        if let TestDb::Postgres {
-            admin_url, name, ..
-        } = self
-        {
+        if let TestDb::Postgres { admin_url, name, .. } = self {
             let (admin_url, name) = (admin_url.clone(), name.clone());
             // Drop runs outside any runtime guarantee: use a thread with its own small runtime.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
                 rt.block_on(async {
-                    if let Ok(mut c) =
-                        <sqlx::AnyConnection as sqlx::Connection>::connect(&admin_url).await
-                    {
+                    if let Ok(mut c) = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin_url).await {
                         let _ =
-                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                                .execute(&mut c)
-                                .await;
+                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut c).await;
                     }
                 });
             })
@@ -193,9 +134,7 @@ impl Drop for TestDb {
 }
 
 fn replace_db(url: &str, db: &str) -> String {
-    let (base, _) = url
-        .rsplit_once('/')
-        .expect("database URL with a database name");
+    let (base, _) = url.rsplit_once('/').expect("database URL with a database name");
     format!("{base}/{db}")
 }
 
@@ -210,19 +149,10 @@ pub fn rand_suffix() -> String {
 
 /// The test configuration: outbox on (mail readable in the database), one worker.
 pub fn config_for(url: &str) -> Config {
-    let env = vec![
-        ("TERRAIN_OUTBOX".to_string(), "true".to_string()),
-        ("TERRAIN_WORKERS".to_string(), "1".to_string()),
-    ];
-    Config::load_from(
-        None,
-        &env,
-        &Overrides {
-            listen: Some("127.0.0.1:0".into()),
-            database_url: Some(url.into()),
-        },
-    )
-    .unwrap()
+    let env =
+        vec![("TERRAIN_OUTBOX".to_string(), "true".to_string()), ("TERRAIN_WORKERS".to_string(), "1".to_string())];
+    Config::load_from(None, &env, &Overrides { listen: Some("127.0.0.1:0".into()), database_url: Some(url.into()) })
+        .unwrap()
 }
 
 pub struct TestApp {
@@ -241,10 +171,8 @@ impl TestApp {
     /// Starts the app with the demo data, after `adjust` has changed the configuration.
     pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         if std::env::var("TERRAIN_TEST_LOG").is_ok() {
-            let _ = tracing_subscriber::fmt()
-                .with_env_filter("debug,sqlx=warn,hyper=warn")
-                .with_test_writer()
-                .try_init();
+            let _ =
+                tracing_subscriber::fmt().with_env_filter("debug,sqlx=warn,hyper=warn").with_test_writer().try_init();
         }
         let db = TestDb::new().await;
         let mut config = config_for(db.url());
@@ -264,13 +192,7 @@ impl TestApp {
                 .await
                 .unwrap();
         });
-        TestApp {
-            base: format!("http://{addr}"),
-            app,
-            db,
-            shutdown: Some(tx),
-            server: Some(server),
-        }
+        TestApp { base: format!("http://{addr}"), app, db, shutdown: Some(tx), server: Some(server) }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -279,11 +201,7 @@ impl TestApp {
 
     /// A browser-like client: cookies kept, redirects not followed (tests look at them).
     pub fn client(&self) -> reqwest::Client {
-        reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(Policy::none())
-            .build()
-            .unwrap()
+        reqwest::Client::builder().cookie_store(true).redirect(Policy::none()).build().unwrap()
     }
 
     pub async fn user_id(&self, email: &str) -> i64 {
@@ -311,10 +229,7 @@ impl TestApp {
     }
 
     pub async fn count(&self, sql: &str) -> i64 {
-        sqlx::query_scalar(sql)
-            .fetch_one(&self.app.db.pool)
-            .await
-            .unwrap()
+        sqlx::query_scalar(sql).fetch_one(&self.app.db.pool).await.unwrap()
     }
 
     pub async fn audit_count(&self, action: &str) -> i64 {
@@ -326,12 +241,7 @@ impl TestApp {
     }
 
     /// Posts the login form; returns the response (303 on success).
-    pub async fn post_login(
-        &self,
-        client: &reqwest::Client,
-        email: &str,
-        password: &str,
-    ) -> reqwest::Response {
+    pub async fn post_login(&self, client: &reqwest::Client, email: &str, password: &str) -> reqwest::Response {
         client
             .post(self.url("/connexion"))
             .form(&[("email", email), ("password", password), ("next", "/")])
@@ -347,17 +257,8 @@ impl TestApp {
         assert_eq!(r.status(), StatusCode::SEE_OTHER, "login of {email} failed");
         if location(&r) == "/connexion/totp" {
             let code = self.totp_code(email).await;
-            let r = client
-                .post(self.url("/connexion/totp"))
-                .form(&[("code", code.as_str())])
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(
-                r.status(),
-                StatusCode::SEE_OTHER,
-                "second factor of {email} failed"
-            );
+            let r = client.post(self.url("/connexion/totp")).form(&[("code", code.as_str())]).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::SEE_OTHER, "second factor of {email} failed");
             assert_eq!(location(&r), "/");
         }
         client
@@ -374,10 +275,7 @@ impl TestApp {
 
     /// Runs queued jobs until none is ready (workers also run in the background; this makes tests exact).
     pub async fn drain_jobs(&self) {
-        let runner = terrain::jobs::Runner {
-            db: self.app.db.clone(),
-            mailer: self.app.mailer.clone(),
-        };
+        let runner = terrain::jobs::Runner { db: self.app.db.clone(), mailer: self.app.mailer.clone() };
         while runner.run_one("test-drain").await.unwrap() {}
     }
 
@@ -385,13 +283,12 @@ impl TestApp {
     pub async fn last_mail_to(&self, to: &str) -> String {
         for _ in 0..100 {
             self.drain_jobs().await;
-            let body: Option<String> = sqlx::query_scalar(
-                "SELECT body_text FROM outbox WHERE to_addr = $1 ORDER BY id DESC LIMIT 1",
-            )
-            .bind(to)
-            .fetch_optional(&self.app.db.pool)
-            .await
-            .unwrap();
+            let body: Option<String> =
+                sqlx::query_scalar("SELECT body_text FROM outbox WHERE to_addr = $1 ORDER BY id DESC LIMIT 1")
+                    .bind(to)
+                    .fetch_optional(&self.app.db.pool)
+                    .await
+                    .unwrap();
             if let Some(b) = body {
                 return b;
             }
@@ -411,13 +308,8 @@ impl TestApp {
             .text()
             .await
             .unwrap();
-        let start = html
-            .find("trn_")
-            .expect("token shown once on the account page");
-        html[start..]
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
-            .collect()
+        let start = html.find("trn_").expect("token shown once on the account page");
+        html[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-').collect()
     }
 
     pub async fn stop(mut self) {
@@ -431,10 +323,7 @@ impl TestApp {
 }
 
 pub fn location(r: &reqwest::Response) -> String {
-    r.headers()
-        .get("location")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default()
+    r.headers().get("location").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
 }
 
 /// A real SMTP server process (aiosmtpd) writing what it receives into a Maildir.
@@ -461,19 +350,9 @@ impl SmtpSink {
                     .status()
                     .is_ok_and(|s| s.success())
             })
-            .expect(
-                "python3 with aiosmtpd is needed (scripts/install-deps installs python3-aiosmtpd)",
-            );
-        let child = Command::new(python)
-            .args([
-                "-m",
-                "aiosmtpd",
-                "-n",
-                "-l",
-                &format!("127.0.0.1:{port}"),
-                "-c",
-                "aiosmtpd.handlers.Mailbox",
-            ])
+            .expect("python3 with aiosmtpd is needed (scripts/install-deps installs python3-aiosmtpd)");
+        let mut child = Command::new(python)
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
             // A path that does not exist yet: the handler creates the Maildir (cur, new, tmp) itself.
             .arg(dir.path().join("maildir"))
             .stdout(Stdio::null())
@@ -486,6 +365,8 @@ impl SmtpSink {
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("the SMTP sink did not start");
     }
 
@@ -503,11 +384,7 @@ impl SmtpSink {
 
     pub async fn wait_for(&self, to: &str) -> String {
         for _ in 0..200 {
-            if let Some(m) = self
-                .messages()
-                .into_iter()
-                .find(|m| m.contains(&format!("To: {to}")))
-            {
+            if let Some(m) = self.messages().into_iter().find(|m| m.contains(&format!("To: {to}"))) {
                 return m;
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -532,12 +409,7 @@ fn decode_message(raw: &str) -> String {
     let lower = headers.to_lowercase();
     let decoded = if lower.contains("content-transfer-encoding: base64") {
         let compact: String = body.chars().filter(|c| !c.is_whitespace()).collect();
-        String::from_utf8_lossy(
-            &data_encoding::BASE64
-                .decode(compact.as_bytes())
-                .unwrap_or_default(),
-        )
-        .into_owned()
+        String::from_utf8_lossy(&data_encoding::BASE64.decode(compact.as_bytes()).unwrap_or_default()).into_owned()
     } else if lower.contains("content-transfer-encoding: quoted-printable") {
         let joined = body.replace("=\n", "");
         let bytes = joined.as_bytes();
@@ -563,11 +435,6 @@ fn decode_message(raw: &str) -> String {
 
 /// Extracts the first link to `path_prefix` (e.g. "/mot-de-passe/") from a text.
 pub fn link_in(text: &str, path_prefix: &str) -> String {
-    let start = text
-        .find(path_prefix)
-        .unwrap_or_else(|| panic!("no link {path_prefix} in:\n{text}"));
-    text[start..]
-        .chars()
-        .take_while(|c| !c.is_whitespace())
-        .collect()
+    let start = text.find(path_prefix).unwrap_or_else(|| panic!("no link {path_prefix} in:\n{text}"));
+    text[start..].chars().take_while(|c| !c.is_whitespace()).collect()
 }

@@ -15,10 +15,7 @@ async fn health_and_readiness() {
     let r = reqwest::get(t.url("/healthz")).await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.headers().contains_key("x-request-id"));
-    assert_eq!(
-        reqwest::get(t.url("/readyz")).await.unwrap().status(),
-        StatusCode::OK
-    );
+    assert_eq!(reqwest::get(t.url("/readyz")).await.unwrap().status(), StatusCode::OK);
     t.stop().await;
 }
 
@@ -44,11 +41,7 @@ async fn every_response_carries_the_security_headers() {
     for p in &paths {
         let r = c.get(t.url(p)).send().await.unwrap();
         let h = r.headers();
-        let csp = h
-            .get("content-security-policy")
-            .unwrap_or_else(|| panic!("{p}: no CSP"))
-            .to_str()
-            .unwrap();
+        let csp = h.get("content-security-policy").unwrap_or_else(|| panic!("{p}: no CSP")).to_str().unwrap();
         assert!(
             csp.contains("frame-ancestors 'none'")
                 && csp.contains("script-src 'self'")
@@ -62,24 +55,11 @@ async fn every_response_carries_the_security_headers() {
         }
     }
     // French pages with labelled fields.
-    let login = reqwest::get(t.url("/connexion"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let login = reqwest::get(t.url("/connexion")).await.unwrap().text().await.unwrap();
     assert!(login.contains("<html lang=\"fr\">"));
-    assert!(
-        login.contains("<label for=\"email\">Adresse e-mail</label>")
-            && login.contains("id=\"email\"")
-    );
+    assert!(login.contains("<label for=\"email\">Adresse e-mail</label>") && login.contains("id=\"email\""));
     assert!(!login.contains("<script"), "no inline scripts");
-    let css = reqwest::get(t.url("/charte.css"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let css = reqwest::get(t.url("/charte.css")).await.unwrap().text().await.unwrap();
     assert!(css.contains("--primary:#0b4f5c"));
     t.stop().await;
 }
@@ -90,31 +70,14 @@ async fn storage_has_all_migrations_and_an_append_only_audit_log() {
     let applied = t.app.db.applied_versions().await.unwrap();
     let embedded: Vec<i64> = t.app.db.migrations().iter().map(|m| m.version).collect();
     assert_eq!(applied, embedded);
-    assert!(
-        t.app.db.migrate().await.unwrap().is_empty(),
-        "migrating twice applies nothing"
-    );
+    assert!(t.app.db.migrate().await.unwrap().is_empty(), "migrating twice applies nothing");
     assert_eq!(t.app.db.backend.name(), backend());
 
-    terrain::audit::record(
-        &t.app.db,
-        &terrain::audit::RequestMeta::cli(),
-        terrain::audit::Entry::new(None, "login"),
-    )
-    .await
-    .unwrap();
-    assert!(
-        sqlx::query("UPDATE audit_log SET action = 'x'")
-            .execute(&t.app.db.pool)
-            .await
-            .is_err()
-    );
-    assert!(
-        sqlx::query("DELETE FROM audit_log")
-            .execute(&t.app.db.pool)
-            .await
-            .is_err()
-    );
+    terrain::audit::record(&t.app.db, &terrain::audit::RequestMeta::cli(), terrain::audit::Entry::new(None, "login"))
+        .await
+        .unwrap();
+    assert!(sqlx::query("UPDATE audit_log SET action = 'x'").execute(&t.app.db.pool).await.is_err());
+    assert!(sqlx::query("DELETE FROM audit_log").execute(&t.app.db.pool).await.is_err());
     assert_eq!(t.audit_count("login").await, 1);
 
     // Constraints hold on both backends: a role needs a valid name, a section grant its federation.
@@ -124,27 +87,19 @@ async fn storage_has_all_migrations_and_an_append_only_audit_log() {
             .await
             .is_err()
     );
-    assert!(sqlx::query("INSERT INTO role_grants (user_id, role, section_id, created_at) VALUES (1, 'activist', 1, 0)").execute(&t.app.db.pool).await.is_err());
+    assert!(
+        sqlx::query("INSERT INTO role_grants (user_id, role, section_id, created_at) VALUES (1, 'activist', 1, 0)")
+            .execute(&t.app.db.pool)
+            .await
+            .is_err()
+    );
 
     if t.app.db.backend == terrain::db::Backend::Sqlite {
         let mut conn = t.app.db.pool.acquire().await.unwrap();
-        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-            .fetch_one(&mut *conn)
-            .await
-            .unwrap();
-        let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
-            .fetch_one(&mut *conn)
-            .await
-            .unwrap();
-        let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
-            .fetch_one(&mut *conn)
-            .await
-            .unwrap();
-        assert_eq!(
-            (mode.as_str(), sync, fk),
-            ("wal", 2, 1),
-            "WAL, synchronous=FULL, foreign keys on"
-        );
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut *conn).await.unwrap();
+        let sync: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&mut *conn).await.unwrap();
+        let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys").fetch_one(&mut *conn).await.unwrap();
+        assert_eq!((mode.as_str(), sync, fk), ("wal", 2, 1), "WAL, synchronous=FULL, foreign keys on");
     }
     t.stop().await;
 }
@@ -154,40 +109,21 @@ async fn jobs_run_once_across_concurrent_workers_and_failures_back_off() {
     let t = TestApp::spawn_with(|c| c.workers = 0).await;
     let db = &t.app.db;
     for i in 0..40 {
-        let email = OutgoingEmail {
-            to: format!("p{i}@example.org"),
-            subject: "Test".into(),
-            text: "Bonjour".into(),
-        };
-        terrain::jobs::enqueue(db, &Job::SendEmail(email))
-            .await
-            .unwrap();
+        let email = OutgoingEmail { to: format!("p{i}@example.org"), subject: "Test".into(), text: "Bonjour".into() };
+        terrain::jobs::enqueue(db, &Job::SendEmail(email)).await.unwrap();
     }
     // Four workers race for the same rows.
     let mut handles = Vec::new();
     for w in 0..4 {
-        let runner = Runner {
-            db: db.clone(),
-            mailer: t.app.mailer.clone(),
-        };
-        handles.push(tokio::spawn(async move {
-            while runner.run_one(&format!("w{w}")).await.unwrap() {}
-        }));
+        let runner = Runner { db: db.clone(), mailer: t.app.mailer.clone() };
+        handles.push(tokio::spawn(async move { while runner.run_one(&format!("w{w}")).await.unwrap() {} }));
     }
     for h in handles {
         h.await.unwrap();
     }
     assert_eq!(t.count("SELECT COUNT(*) FROM outbox").await, 40);
-    assert_eq!(
-        t.count("SELECT COUNT(DISTINCT to_addr) FROM outbox").await,
-        40,
-        "each job ran exactly once"
-    );
-    assert_eq!(
-        t.count("SELECT COUNT(*) FROM jobs WHERE state = 'done'")
-            .await,
-        40
-    );
+    assert_eq!(t.count("SELECT COUNT(DISTINCT to_addr) FROM outbox").await, 40, "each job ran exactly once");
+    assert_eq!(t.count("SELECT COUNT(*) FROM jobs WHERE state = 'done'").await, 40);
 
     // A transient failure (SMTP unreachable) is retried later; a bad address fails at once.
     let broken = terrain::mail::Mailer::new(&{
@@ -198,17 +134,10 @@ async fn jobs_run_once_across_concurrent_workers_and_failures_back_off() {
         c
     })
     .unwrap();
-    let runner = Runner {
-        db: db.clone(),
-        mailer: broken,
-    };
+    let runner = Runner { db: db.clone(), mailer: broken };
     let id = terrain::jobs::enqueue(
         db,
-        &Job::SendEmail(OutgoingEmail {
-            to: "x@example.org".into(),
-            subject: "s".into(),
-            text: "t".into(),
-        }),
+        &Job::SendEmail(OutgoingEmail { to: "x@example.org".into(), subject: "s".into(), text: "t".into() }),
     )
     .await
     .unwrap();
@@ -220,53 +149,31 @@ async fn jobs_run_once_across_concurrent_workers_and_failures_back_off() {
             .await
             .unwrap();
     assert_eq!((state.as_str(), attempts), ("queued", 1));
-    assert!(
-        run_after >= terrain::db::now() + 25,
-        "backoff before the next attempt"
-    );
-    assert!(
-        !runner.run_one("w").await.unwrap(),
-        "not ready again before its backoff"
-    );
+    assert!(run_after >= terrain::db::now() + 25, "backoff before the next attempt");
+    assert!(!runner.run_one("w").await.unwrap(), "not ready again before its backoff");
     let bad = terrain::jobs::enqueue(
         db,
-        &Job::SendEmail(OutgoingEmail {
-            to: "not an address".into(),
-            subject: "s".into(),
-            text: "t".into(),
-        }),
+        &Job::SendEmail(OutgoingEmail { to: "not an address".into(), subject: "s".into(), text: "t".into() }),
     )
     .await
     .unwrap();
     assert!(runner.run_one("w").await.unwrap());
-    let state: String = sqlx::query_scalar("SELECT state FROM jobs WHERE id = $1")
-        .bind(bad)
-        .fetch_one(&db.pool)
-        .await
-        .unwrap();
+    let state: String =
+        sqlx::query_scalar("SELECT state FROM jobs WHERE id = $1").bind(bad).fetch_one(&db.pool).await.unwrap();
     assert_eq!(state, "failed");
 
     // A worker that died mid-job: its lease expires and another worker takes the job over.
-    let lost = terrain::jobs::enqueue(db, &Job::Housekeeping)
-        .await
-        .unwrap();
+    let lost = terrain::jobs::enqueue(db, &Job::Housekeeping).await.unwrap();
     sqlx::query("UPDATE jobs SET state = 'running', attempts = 1, locked_by = 'dead', locked_until = $1 WHERE id = $2")
         .bind(terrain::db::now() - 1)
         .bind(lost)
         .execute(&db.pool)
         .await
         .unwrap();
-    let ok = Runner {
-        db: db.clone(),
-        mailer: t.app.mailer.clone(),
-    };
+    let ok = Runner { db: db.clone(), mailer: t.app.mailer.clone() };
     assert!(ok.run_one("rescuer").await.unwrap());
     let (state, attempts): (String, i64) =
-        sqlx::query_as("SELECT state, attempts FROM jobs WHERE id = $1")
-            .bind(lost)
-            .fetch_one(&db.pool)
-            .await
-            .unwrap();
+        sqlx::query_as("SELECT state, attempts FROM jobs WHERE id = $1").bind(lost).fetch_one(&db.pool).await.unwrap();
     assert_eq!((state.as_str(), attempts), ("done", 2));
     t.stop().await;
 }
@@ -275,11 +182,7 @@ async fn jobs_run_once_across_concurrent_workers_and_failures_back_off() {
 fn a_bad_setting_stops_the_binary_with_one_clear_line() {
     let cases = [
         ("TERRAIN_SMTP_PORT", "abc", "smtp.port"),
-        (
-            "TERRAIN_DATABASE_URL",
-            "mysql://localhost/x",
-            "database_url",
-        ),
+        ("TERRAIN_DATABASE_URL", "mysql://localhost/x", "database_url"),
         ("TERRAIN_LISTEN", "here", "listen"),
     ];
     for (name, value, key) in cases {
@@ -292,10 +195,7 @@ fn a_bad_setting_stops_the_binary_with_one_clear_line() {
         assert!(!out.status.success(), "{name}={value} must not start");
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(err.trim().lines().count(), 1, "{err}");
-        assert!(
-            err.contains(key) && err.contains("configuration error"),
-            "{err}"
-        );
+        assert!(err.contains(key) && err.contains("configuration error"), "{err}");
     }
     // No SMTP and no outbox: refused with the reason.
     let out = Command::new(env!("CARGO_BIN_EXE_terrain"))
@@ -309,17 +209,10 @@ fn a_bad_setting_stops_the_binary_with_one_clear_line() {
     let out = Command::new(env!("CARGO_BIN_EXE_terrain"))
         .args(["check"])
         .env("TERRAIN_OUTBOX", "true")
-        .env(
-            "TERRAIN_DATABASE_URL",
-            "postgres://app:hunter2-secret@127.0.0.1:1/none",
-        )
+        .env("TERRAIN_DATABASE_URL", "postgres://app:hunter2-secret@127.0.0.1:1/none")
         .output()
         .unwrap();
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(!all.contains("hunter2-secret"), "{all}");
     assert!(all.contains("app:***@"), "{all}");
 }
@@ -337,20 +230,11 @@ async fn the_cli_creates_users_grants_roles_and_migrates() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
         child.wait_with_output().unwrap()
     };
     let out = run(&["migrate"], "");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let out = run(
         &[
             "user",
@@ -366,19 +250,9 @@ async fn the_cli_creates_users_grants_roles_and_migrates() {
         ],
         "une phrase de passe solide\n",
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(
-        t.post_login(
-            &t.client(),
-            "chef@example.org",
-            "une phrase de passe solide"
-        )
-        .await
-        .status(),
+        t.post_login(&t.client(), "chef@example.org", "une phrase de passe solide").await.status(),
         StatusCode::SEE_OTHER
     );
     let out = run(
@@ -396,51 +270,17 @@ async fn the_cli_creates_users_grants_roles_and_migrates() {
         ],
         "",
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = run(
-        &[
-            "user",
-            "grant",
-            "--email",
-            "chef@example.org",
-            "--role",
-            "emperor",
-        ],
-        "",
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(&["user", "grant", "--email", "chef@example.org", "--role", "emperor"], "");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown role 'emperor'"));
-    let out = run(
-        &[
-            "user",
-            "create",
-            "--email",
-            "weak@example.org",
-            "--name",
-            "W",
-        ],
-        "court\n",
-    );
+    let out = run(&["user", "create", "--email", "weak@example.org", "--name", "W"], "court\n");
     assert!(!out.status.success());
-    assert_eq!(
-        t.count("SELECT COUNT(*) FROM users WHERE email = 'weak@example.org'")
-            .await,
-        0
-    );
+    assert_eq!(t.count("SELECT COUNT(*) FROM users WHERE email = 'weak@example.org'").await, 0);
     let out = run(&["user", "disable", "--email", "chef@example.org"], "");
     assert!(out.status.success());
     assert_eq!(
-        t.post_login(
-            &t.client(),
-            "chef@example.org",
-            "une phrase de passe solide"
-        )
-        .await
-        .status(),
+        t.post_login(&t.client(), "chef@example.org", "une phrase de passe solide").await.status(),
         StatusCode::UNAUTHORIZED
     );
     t.stop().await;
@@ -450,20 +290,9 @@ async fn the_cli_creates_users_grants_roles_and_migrates() {
 async fn the_outbox_exists_only_when_enabled() {
     let t = TestApp::spawn().await;
     let c = t.client();
-    c.post(t.url("/mot-de-passe-oublie"))
-        .form(&[("email", COORD_69)])
-        .send()
-        .await
-        .unwrap();
+    c.post(t.url("/mot-de-passe-oublie")).form(&[("email", COORD_69)]).send().await.unwrap();
     t.last_mail_to(COORD_69).await;
-    let page = c
-        .get(t.url("/boite-d-envoi"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = c.get(t.url("/boite-d-envoi")).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("Nouveau mot de passe") && page.contains("/mot-de-passe/"));
     t.stop().await;
 
@@ -475,12 +304,6 @@ async fn the_outbox_exists_only_when_enabled() {
         c.smtp.port = port;
     })
     .await;
-    assert_eq!(
-        reqwest::get(t.url("/boite-d-envoi"))
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(reqwest::get(t.url("/boite-d-envoi")).await.unwrap().status(), StatusCode::NOT_FOUND);
     t.stop().await;
 }
