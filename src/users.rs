@@ -296,6 +296,19 @@ pub async fn set_totp(db: &Db, user_id: i64, secret: Option<&str>, enabled: bool
     Ok(())
 }
 
+/// Records the time step of an accepted TOTP code; false when that step (or a later one) was already used.
+pub async fn use_totp_step(db: &Db, user_id: i64, step: i64) -> Result<bool> {
+    let n = sqlx::query(
+        "UPDATE users SET totp_last_step = $1 WHERE id = $2 AND (totp_last_step IS NULL OR totp_last_step < $1)",
+    )
+    .bind(step)
+    .bind(user_id)
+    .execute(&db.pool)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
+
 pub async fn touch_login(db: &Db, user_id: i64) -> Result<()> {
     sqlx::query("UPDATE users SET last_login_at = $1 WHERE id = $2")
         .bind(now())

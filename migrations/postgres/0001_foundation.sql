@@ -65,6 +65,8 @@ CREATE TABLE users (
     -- Base32 TOTP secret; totp_enabled = 1 once confirmed with a valid code.
     totp_secret TEXT,
     totp_enabled BIGINT NOT NULL DEFAULT 0 CHECK (totp_enabled IN (0, 1)),
+    -- Time step of the last accepted code: a code is accepted once (no replay within its window).
+    totp_last_step BIGINT,
     disabled BIGINT NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,

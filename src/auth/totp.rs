@@ -24,15 +24,22 @@ pub fn code_at(secret_b32: &str, unix: i64) -> Option<String> {
     Some(format!("{:06}", value % 1_000_000))
 }
 
-/// Accepts the code of the current step or of one step either side (clock drift).
-pub fn verify(secret_b32: &str, code: &str, unix: i64) -> bool {
+/// Accepts the code of the current step or of one step either side (clock drift); returns the step it
+/// belongs to, so that the caller can refuse a code already used.
+pub fn verify_step(secret_b32: &str, code: &str, unix: i64) -> Option<i64> {
     let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
     if code.len() != 6 || !code.chars().all(|c| c.is_ascii_digit()) {
-        return false;
+        return None;
     }
     [-STEP, 0, STEP]
         .iter()
-        .any(|d| code_at(secret_b32, unix + d).is_some_and(|c| constant_time_eq(c.as_bytes(), code.as_bytes())))
+        .map(|d| unix + d)
+        .find(|t| code_at(secret_b32, *t).is_some_and(|c| constant_time_eq(c.as_bytes(), code.as_bytes())))
+        .map(|t| t.div_euclid(STEP))
+}
+
+pub fn verify(secret_b32: &str, code: &str, unix: i64) -> bool {
+    verify_step(secret_b32, code, unix).is_some()
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

@@ -329,7 +329,11 @@ async fn totp_submit(
         return Err(WebError::Throttled);
     }
     let creds = users::credentials_by_id(&app.db, user_id).await?.ok_or(WebError::Login { next: "/".into() })?;
-    let ok = creds.totp_secret.as_deref().is_some_and(|secret| totp::verify(secret, &form.code, now()));
+    let step = creds.totp_secret.as_deref().and_then(|secret| totp::verify_step(secret, &form.code, now()));
+    let ok = match step {
+        Some(step) => users::use_totp_step(&app.db, user_id, step).await?,
+        None => false,
+    };
     throttle::record(&app.db, &ip, &account, ok).await?;
     if !ok {
         audit::record(&app.db, &meta, Entry::new(Some(user_id), "totp_failed")).await?;

@@ -157,6 +157,11 @@ async fn national_roles_must_pass_totp_and_can_enrol() {
     let r = c.post(t.url("/connexion/totp")).form(&[("code", code.as_str())]).send().await.unwrap();
     assert_eq!(location(&r), "/");
     assert_eq!(c.get(t.url("/journal")).send().await.unwrap().status(), StatusCode::OK);
+    // The same code cannot be used twice, even by someone who knows the password.
+    let c2 = t.client();
+    assert_eq!(location(&t.post_login(&c2, ADMIN, PASSWORD).await), "/connexion/totp");
+    let r = c2.post(t.url("/connexion/totp")).form(&[("code", code.as_str())]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "a replayed code is refused");
 
     // A national role granted to an account without TOTP: enrolment is required before anything else.
     let staff = t.user_id(STAFF_69).await;
