@@ -129,6 +129,24 @@ pub async fn list_sections(db: &Db, federation: &Federation) -> Result<Vec<Secti
     .await?)
 }
 
+#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+pub struct SectionPlace {
+    pub id: i64,
+    pub name: String,
+    pub federation_id: i64,
+    pub federation_name: String,
+}
+
+/// Every section where the caller holds `perm`, with its federation's name (one query).
+pub async fn sections_in_scope(db: &Db, access: &Access, perm: Perm) -> Result<Vec<SectionPlace>> {
+    let scope = access.filter(perm, "s.federation_id", Some("s.id"));
+    let sql = format!(
+        "SELECT s.id, s.name, s.federation_id, f.name AS federation_name FROM sections s \
+         JOIN federations f ON f.id = s.federation_id WHERE {scope} ORDER BY f.code, s.name"
+    );
+    Ok(sqlx::query_as(&sql).fetch_all(&db.pool).await?)
+}
+
 /// A section by id, or `NotFound` when absent or out of the caller's scope for `perm`.
 pub async fn get_section(db: &Db, access: &Access, perm: Perm, id: i64) -> Result<Section> {
     let scope = access.filter(perm, "federation_id", Some("id"));

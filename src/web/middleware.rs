@@ -13,7 +13,17 @@ pub const REQUEST_ID: &str = "x-request-id";
 /// request id set by `SetRequestIdLayer`.
 pub fn request_span(req: &Request) -> tracing::Span {
     let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
-    tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
+    tracing::info_span!("http", method = %req.method(), path = %loggable_path(req.uri().path()), request_id = %id)
+}
+
+/// Paths that carry a secret (single-use links) are logged without it.
+pub fn loggable_path(path: &str) -> &str {
+    for prefix in ["/mot-de-passe/", "/invitation/"] {
+        if path.starts_with(prefix) {
+            return prefix;
+        }
+    }
+    path
 }
 
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; \
@@ -88,6 +98,13 @@ mod tests {
             h.insert(*k, HeaderValue::from_static(v));
         }
         h
+    }
+
+    #[test]
+    fn link_tokens_stay_out_of_logs() {
+        assert_eq!(loggable_path("/mot-de-passe/abcdef"), "/mot-de-passe/");
+        assert_eq!(loggable_path("/invitation/abcdef"), "/invitation/");
+        assert_eq!(loggable_path("/federations/3"), "/federations/3");
     }
 
     #[test]

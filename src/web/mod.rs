@@ -7,8 +7,11 @@ pub mod middleware;
 pub mod pages;
 
 use axum::Router;
-use axum::http::HeaderName;
+use std::time::Duration;
+
+use axum::http::{HeaderName, StatusCode};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::app::App;
@@ -21,13 +24,15 @@ pub fn router(app: App) -> Router {
         .merge(pages::routes())
         .nest("/api/v1", api::routes())
         .merge(assets::routes())
+        .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(app.clone(), middleware::csrf))
         .layer(axum::middleware::from_fn_with_state(app.clone(), middleware::security_headers))
         .layer(
             tower::ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(HeaderName::from_static(middleware::REQUEST_ID), MakeRequestUuid))
                 .layer(TraceLayer::new_for_http().make_span_with(middleware::request_span))
-                .layer(PropagateRequestIdLayer::new(HeaderName::from_static(middleware::REQUEST_ID))),
+                .layer(PropagateRequestIdLayer::new(HeaderName::from_static(middleware::REQUEST_ID)))
+                .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30))),
         )
         .with_state(app)
 }

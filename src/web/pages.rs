@@ -161,6 +161,11 @@ fn parse_opt_id(s: &str, what: &str) -> Result<Option<i64>, Error> {
     s.parse().map(Some).map_err(|_| Error::Invalid(format!("{what} : identifiant invalide.")))
 }
 
+/// Unknown paths get the French 404 page.
+pub async fn not_found() -> WebError {
+    WebError::App(Error::NotFound)
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Health
 
@@ -487,21 +492,18 @@ struct GrantChoices {
 async fn grant_choices(app: &App, viewer: &Viewer) -> WebResult<GrantChoices> {
     let a = &viewer.access;
     let roles = a.grantable_roles().into_iter().map(|r| (r.as_str(), r.label())).collect();
-    let feds = org::list_federations(&app.db, a, "").await?;
-    let mut federations = Vec::new();
-    let mut sections = Vec::new();
-    for f in feds {
-        let fed = org::Federation { id: f.id, code: f.code.clone(), name: f.name.clone() };
-        if a.allows(Perm::ManageUsers, fed.scope()) {
-            federations.push(PlaceOption { value: f.id.to_string(), label: fed.label() });
-        }
-        for s in org::list_sections(&app.db, &fed).await? {
-            let scope = crate::access::Scope::Section { federation_id: f.id, section_id: s.id };
-            if a.allows(Perm::ManageUsers, scope) {
-                sections.push(PlaceOption { value: s.id.to_string(), label: format!("{} — {}", s.name, f.name) });
-            }
-        }
-    }
+    let federations = org::list_federations(&app.db, a, "")
+        .await?
+        .into_iter()
+        .map(|f| org::Federation { id: f.id, code: f.code, name: f.name })
+        .filter(|f| a.allows(Perm::ManageUsers, f.scope()))
+        .map(|f| PlaceOption { value: f.id.to_string(), label: f.label() })
+        .collect();
+    let sections = org::sections_in_scope(&app.db, a, Perm::ManageUsers)
+        .await?
+        .into_iter()
+        .map(|s| PlaceOption { value: s.id.to_string(), label: format!("{} — {}", s.name, s.federation_name) })
+        .collect();
     Ok(GrantChoices { roles, federations, sections })
 }
 
