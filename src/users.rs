@@ -236,8 +236,33 @@ pub async fn grant(db: &Db, user_id: i64, role: Role, scope: Scope, granted_by: 
     }
 }
 
+/// Grants a role (given by its code) at a place (given by ids) to an account the caller sees, with every
+/// check: the caller manages users, is not changing their own roles, and may grant that role there.
+pub async fn assign(
+    db: &Db,
+    access: &Access,
+    user: &User,
+    role: &str,
+    federation_id: Option<i64>,
+    section_id: Option<i64>,
+) -> Result<(Role, Scope)> {
+    if !access.allows_somewhere(Perm::ManageUsers) {
+        return Err(Error::Forbidden);
+    }
+    if user.id == access.user_id {
+        return Err(Error::Invalid("Vous ne pouvez pas modifier vos propres rôles.".into()));
+    }
+    let role = Role::parse(role).ok_or_else(|| Error::Invalid("Choisissez un rôle.".into()))?;
+    let scope = resolve_scope(db, access, role, federation_id, section_id).await?;
+    grant(db, user.id, role, scope, Some(access.user_id)).await?;
+    Ok((role, scope))
+}
+
 /// Revokes one grant of a visible user, if the caller could have granted it.
 pub async fn revoke(db: &Db, access: &Access, user: &User, grant_id: i64) -> Result<GrantRow> {
+    if user.id == access.user_id {
+        return Err(Error::Invalid("Vous ne pouvez pas modifier vos propres rôles.".into()));
+    }
     let g = grants(db, user).await?.into_iter().find(|g| g.id == grant_id).ok_or(Error::NotFound)?;
     let role = Role::parse(&g.role).ok_or(Error::NotFound)?;
     if !access.can_grant(role, g.scope()) {

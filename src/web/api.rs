@@ -5,7 +5,7 @@ use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -30,6 +30,8 @@ pub fn routes() -> Router<App> {
         .route("/sections/{id}", get(section).put(update_section).delete(delete_section))
         .route("/users", get(user_list))
         .route("/users/{id}", get(user))
+        .route("/users/{id}/grants", post(add_grant))
+        .route("/users/{id}/grants/{grant}", delete(remove_grant))
         .fallback(|| async { ApiError(Error::NotFound) })
 }
 
@@ -187,6 +189,53 @@ async fn user(State(app): State<App>, caller: ApiCaller, Path(id): Path<i64>) ->
     let u = users::get(&app.db, &caller.access, id).await?;
     let grants = users::grants(&app.db, &u).await?;
     Ok(Json(json!({ "user": u, "grants": grants })).into_response())
+}
+
+#[derive(Deserialize)]
+struct GrantInput {
+    role: String,
+    #[serde(default)]
+    federation_id: Option<i64>,
+    #[serde(default)]
+    section_id: Option<i64>,
+}
+
+async fn add_grant(
+    State(app): State<App>,
+    caller: ApiCaller,
+    Path(id): Path<i64>,
+    Json(input): Json<GrantInput>,
+) -> ApiResult {
+    let u = users::get(&app.db, &caller.access, id).await?;
+    let (role, scope) =
+        users::assign(&app.db, &caller.access, &u, &input.role, input.federation_id, input.section_id).await?;
+    audit::record(
+        &app.db,
+        &caller.meta,
+        caller
+            .audit("role_granted")
+            .target("user", u.id)
+            .federation(scope.federation_id())
+            .details(json!({ "role": role.as_str() })),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(json!({ "grants": users::grants(&app.db, &u).await? }))).into_response())
+}
+
+async fn remove_grant(State(app): State<App>, caller: ApiCaller, Path((id, grant)): Path<(i64, i64)>) -> ApiResult {
+    let u = users::get(&app.db, &caller.access, id).await?;
+    let g = users::revoke(&app.db, &caller.access, &u, grant).await?;
+    audit::record(
+        &app.db,
+        &caller.meta,
+        caller
+            .audit("role_revoked")
+            .target("user", u.id)
+            .federation(g.federation_id)
+            .details(json!({ "role": g.role })),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 #[cfg(test)]

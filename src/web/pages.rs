@@ -683,24 +683,10 @@ async fn grant_role(
     Path(id): Path<i64>,
     Form(form): Form<GrantForm>,
 ) -> WebResult<Response> {
-    let a = &viewer.access;
-    if !a.allows_somewhere(Perm::ManageUsers) {
-        return Err(Error::Forbidden.into());
-    }
-    let user = users::get(&app.db, a, id).await?;
-    if user.id == viewer.user_id {
-        return Err(Error::Invalid("Vous ne pouvez pas modifier vos propres rôles.".into()).into());
-    }
-    let role = Role::parse(&form.role).ok_or_else(|| Error::Invalid("Choisissez un rôle.".into()))?;
-    let scope = users::resolve_scope(
-        &app.db,
-        a,
-        role,
-        parse_opt_id(&form.federation_id, "Fédération")?,
-        parse_opt_id(&form.section_id, "Section")?,
-    )
-    .await?;
-    users::grant(&app.db, user.id, role, scope, Some(viewer.user_id)).await?;
+    let user = users::get(&app.db, &viewer.access, id).await?;
+    let fed = parse_opt_id(&form.federation_id, "Fédération")?;
+    let sec = parse_opt_id(&form.section_id, "Section")?;
+    let (role, scope) = users::assign(&app.db, &viewer.access, &user, &form.role, fed, sec).await?;
     audit::record(
         &app.db,
         &viewer.meta,
@@ -720,9 +706,6 @@ async fn revoke_role(
     Path((id, grant)): Path<(i64, i64)>,
 ) -> WebResult<Response> {
     let user = users::get(&app.db, &viewer.access, id).await?;
-    if user.id == viewer.user_id {
-        return Err(Error::Invalid("Vous ne pouvez pas modifier vos propres rôles.".into()).into());
-    }
     let g = users::revoke(&app.db, &viewer.access, &user, grant).await?;
     audit::record(
         &app.db,

@@ -55,6 +55,8 @@ fn api_routes(f: &Foreign) -> Vec<(Method, String)> {
         (Method::DELETE, format!("/api/v1/sections/{sec}")),
         (Method::GET, format!("/api/v1/users/{user}")),
         (Method::GET, format!("/api/v1/users?federation_id={fed}")),
+        (Method::POST, format!("/api/v1/users/{user}/grants")),
+        (Method::DELETE, format!("/api/v1/users/{user}/grants/{}", f.grant)),
     ]
 }
 
@@ -76,7 +78,8 @@ async fn no_route_reveals_or_changes_another_federation() {
     let f = foreign(&t).await;
     let before = foreign_state(&t, &f).await;
     let form = [("name", "Piratée"), ("communes", ""), ("role", "activist"), ("federation_id", ""), ("section_id", "")];
-    let body = serde_json::json!({ "name": "Piratée", "communes": "" });
+    let body =
+        serde_json::json!({ "name": "Piratée", "communes": "", "role": "activist", "federation_id": f.federation });
     let mut checked = 0;
     for role in [COORD_69, STAFF_69, SECRETARY_LYON1, ACTIVIST_69] {
         let c = t.login(role).await;
@@ -126,7 +129,7 @@ async fn no_route_reveals_or_changes_another_federation() {
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["federations"].as_array().unwrap().len(), 1, "{role} sees one federation: {text}");
     }
-    assert_eq!(checked, 4 * (13 + 8));
+    assert_eq!(checked, 4 * (13 + 10));
     assert_eq!(foreign_state(&t, &f).await, before, "nothing changed in the other federation");
 
     // National roles do see it.

@@ -73,6 +73,39 @@ async fn the_api_answers_in_scope_with_a_token_and_only_with_one() {
     let emails: Vec<&str> = users["users"].as_array().unwrap().iter().map(|u| u["email"].as_str().unwrap()).collect();
     assert!(emails.contains(&ACTIVIST_69) && !emails.contains(&COORD_29), "{emails:?}");
 
+    // Role grants: within scope only.
+    let activist = t.user_id(ACTIVIST_69).await;
+    let lyon = t.section_id("Lyon 1er").await;
+    let r = api
+        .post(t.url(&format!("/api/v1/users/{activist}/grants")))
+        .bearer_auth(&token)
+        .json(&json!({ "role": "section_secretary", "section_id": lyon }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let grants: Value = r.json().await.unwrap();
+    let added = grants["grants"].as_array().unwrap().iter().find(|g| g["role"] == "section_secretary").unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let r = api
+        .post(t.url(&format!("/api/v1/users/{activist}/grants")))
+        .bearer_auth(&token)
+        .json(&json!({ "role": "federation_coordinator", "federation_id": fed }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "no peer grants");
+    let r = api
+        .delete(t.url(&format!("/api/v1/users/{activist}/grants/{added}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(t.audit_count("role_granted").await, 1);
+    assert_eq!(t.audit_count("role_revoked").await, 1);
+
     // Revoking the token ends it.
     let token_id: i64 = sqlx::query_scalar("SELECT id FROM api_tokens").fetch_one(&t.app.db.pool).await.unwrap();
     let r = c.post(t.url(&format!("/compte/jetons/{token_id}/revoquer"))).send().await.unwrap();
