@@ -124,6 +124,16 @@ impl Layout {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn integers_are_grouped_the_french_way() {
+        assert_eq!(super::format_int(1_914_667), "1\u{202f}914\u{202f}667");
+        assert_eq!(super::format_int(266), "266");
+        assert_eq!(super::format_int(-1000), "-1\u{202f}000");
+    }
+}
+
 #[derive(Deserialize, Default)]
 struct PageQuery {
     #[serde(default)]
@@ -151,6 +161,19 @@ pub fn format_time(unix: i64) -> String {
     };
     let fmt = time::macros::format_description!("[day]/[month]/[year] [hour]:[minute] UTC");
     t.format(&fmt).unwrap_or_default()
+}
+
+/// 1914667 → "1 914 667" (French grouping with narrow no-break spaces).
+pub fn format_int(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push('\u{202f}');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
 }
 
 fn parse_opt_id(s: &str, what: &str) -> Result<Option<i64>, Error> {
@@ -250,8 +273,8 @@ struct FederationPage {
     layout: Layout,
     federation: org::Federation,
     departements: Vec<org::Departement>,
-    communes: i64,
-    population: i64,
+    communes: String,
+    population: String,
     sections: Vec<org::SectionSummary>,
     members: Option<Vec<users::UserRow>>,
     can_manage_sections: bool,
@@ -273,8 +296,8 @@ async fn federation(
     render(FederationPage {
         layout: Layout::new(&app, &viewer, &title, "/federations").flash(&q.msg),
         departements: org::departements(&app.db, &f).await?,
-        communes,
-        population,
+        communes: format_int(communes),
+        population: format_int(population),
         sections: org::list_sections(&app.db, &f).await?,
         members,
         can_manage_sections: a.allows(Perm::ManageSections, f.scope()),
