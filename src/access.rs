@@ -87,11 +87,22 @@ impl Role {
     fn perms(self) -> &'static [Perm] {
         use Perm::*;
         match self {
-            Role::NationalAdmin => &[ViewOrg, ViewMembers, ManageSections, ManageUsers, ViewAudit],
-            Role::NationalStaff => &[ViewOrg, ViewMembers, ManageSections],
-            Role::FederationCoordinator => &[ViewOrg, ViewMembers, ManageSections, ManageUsers],
-            Role::FederationStaff => &[ViewOrg, ViewMembers, ManageSections],
-            Role::SectionSecretary => &[ViewOrg, ViewMembers, ManageUsers],
+            Role::NationalAdmin => &[
+                ViewOrg,
+                ViewMembers,
+                ManageSections,
+                ManageUsers,
+                ViewAudit,
+                ViewPeople,
+                ContactDetails,
+                ManagePeople,
+            ],
+            Role::NationalStaff => &[ViewOrg, ViewMembers, ManageSections, ViewPeople],
+            Role::FederationCoordinator => {
+                &[ViewOrg, ViewMembers, ManageSections, ManageUsers, ViewPeople, ContactDetails, ManagePeople]
+            }
+            Role::FederationStaff => &[ViewOrg, ViewMembers, ManageSections, ViewPeople, ContactDetails, ManagePeople],
+            Role::SectionSecretary => &[ViewOrg, ViewMembers, ManageUsers, ViewPeople, ContactDetails, ManagePeople],
             Role::Activist => &[ViewOrg],
         }
     }
@@ -110,6 +121,12 @@ pub enum Perm {
     ManageUsers,
     /// Read the security audit log.
     ViewAudit,
+    /// See people of the address book (names, e-mail, category, commune, tags).
+    ViewPeople,
+    /// See their phone numbers and notes too (field-level rule).
+    ContactDetails,
+    /// Create, edit, import, export and erase people, and record their consents.
+    ManagePeople,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -299,7 +316,15 @@ mod tests {
     fn activists_manage_nothing() {
         let a = access(&[(Role::Activist, F1)]);
         assert!(a.allows(Perm::ViewOrg, F1));
-        for p in [Perm::ViewMembers, Perm::ManageSections, Perm::ManageUsers, Perm::ViewAudit] {
+        for p in [
+            Perm::ViewMembers,
+            Perm::ManageSections,
+            Perm::ManageUsers,
+            Perm::ViewAudit,
+            Perm::ViewPeople,
+            Perm::ContactDetails,
+            Perm::ManagePeople,
+        ] {
             assert!(!a.allows_somewhere(p), "{p:?}");
             assert_eq!(a.filter(p, "f", Some("s")), "(1=0)");
         }

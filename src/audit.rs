@@ -123,6 +123,14 @@ pub fn action_label(action: &str) -> &'static str {
         "section_updated" => "Section modifiée",
         "section_deleted" => "Section supprimée",
         "access_denied" => "Accès refusé",
+        "person_viewed" => "Fiche personne consultée",
+        "person_created" => "Personne créée",
+        "person_updated" => "Personne modifiée",
+        "person_exported" => "Données d'une personne exportées",
+        "person_erased" => "Personne effacée",
+        "people_exported" => "Personnes exportées (CSV)",
+        "people_imported" => "Personnes importées",
+        "import_rejects_downloaded" => "Rejets d'import téléchargés",
         _ => "Autre",
     }
 }

@@ -75,10 +75,36 @@ pub enum Command {
         #[command(subcommand)]
         action: UserAction,
     },
+    /// Import data from files.
+    Import {
+        #[command(flatten)]
+        common: Common,
+        #[command(subcommand)]
+        what: ImportWhat,
+    },
     /// Verify the configuration, the database and SMTP reachability.
     Check {
         #[command(flatten)]
         common: Common,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImportWhat {
+    /// Import people from a CSV file (UTF-8 or Windows-1252, `,` `;` or tab; French, English or NationBuilder
+    /// headers) into one federation, deduplicating on e-mail and phone. Rejected rows are written next to the file.
+    Contacts {
+        /// The CSV file.
+        file: PathBuf,
+        /// Federation code (département code, 99 for abroad).
+        #[arg(long)]
+        federation: String,
+        /// Category of rows without a category column: member, sympathiser or curious.
+        #[arg(long, default_value = "sympathiser")]
+        category: String,
+        /// Legal basis (membership, regular_contact, consent); default: the category's usual one.
+        #[arg(long)]
+        legal_basis: Option<String>,
     },
 }
 
@@ -213,6 +239,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             init_tracing(config.log_format);
             let app = App::init(config).await?;
             user_command(&app, action).await
+        }
+        Command::Import { common, what } => {
+            let config = load_config(&cli.config, &common).or_else(|e| relax_for_admin(&cli.config, &common, e))?;
+            init_tracing(config.log_format);
+            let app = App::init(config).await?;
+            import_command(&app, what).await
         }
         Command::Check { common } => check(&cli.config, &common).await,
     }
@@ -393,6 +425,74 @@ async fn user_command(app: &App, action: UserAction) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn import_command(app: &App, what: ImportWhat) -> anyhow::Result<()> {
+    use crate::people::csv_import::Category;
+    use crate::people::import;
+    let ImportWhat::Contacts { file, federation, category, legal_basis } = what;
+    let category = Category::parse_loose(&category)
+        .with_context(|| format!("unknown category '{category}' (member, sympathiser, curious)"))?;
+    if let Some(b) = &legal_basis
+        && !crate::people::LEGAL_BASES.iter().any(|(c, _)| c == b)
+    {
+        bail!("unknown legal basis '{b}' (membership, regular_contact, consent)");
+    }
+    // The command line acts with national rights, like an administrator on the server.
+    let access = crate::access::Access {
+        user_id: 0,
+        grants: vec![crate::access::Grant { id: 0, role: Role::NationalAdmin, scope: Scope::National }],
+    };
+    let fid: i64 = sqlx::query_scalar("SELECT id FROM federations WHERE code = $1")
+        .bind(&federation)
+        .fetch_optional(&app.db.pool)
+        .await?
+        .with_context(|| format!("no federation with code {federation}"))?;
+    let fed = crate::org::get_federation(&app.db, &access, crate::access::Perm::ViewOrg, fid).await?;
+    let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+    let (table, preview) = import::read(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    eprintln!("{}: {} rows, {}, delimiter {}", file.display(), preview.rows, preview.encoding, preview.delimiter);
+    for (h, f) in preview.headers.iter().zip(&preview.mapping) {
+        eprintln!("  {h:<30} → {}", f.label());
+    }
+    let name = file.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let options = import::Options {
+        mapping: preview.mapping.clone(),
+        category,
+        legal_basis,
+        origin: import::origin_label(&name),
+        actor: None,
+    };
+    let bar = indicatif::ProgressBar::new(table.rows.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} lignes ({per_sec}, reste {eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let report = import::run(&app.db, &access, &fed, &table, &options, |n| bar.set_position(n as u64)).await?;
+    bar.finish_and_clear();
+    println!(
+        "{} rows: {} inserted, {} updated, {} unchanged, {} suppressed (erased before), {} rejected",
+        report.total,
+        report.inserted,
+        report.updated,
+        report.unchanged,
+        report.suppressed,
+        report.rejected.len()
+    );
+    if !report.rejected.is_empty() {
+        let out = file.with_extension("rejets.csv");
+        std::fs::write(&out, crate::people::csv_import::rejected_rows_csv(&table.headers, &report.rejected))?;
+        println!("rejected rows and their reasons: {}", out.display());
+    }
+    audit::record(
+        &app.db,
+        &RequestMeta::cli(),
+        Entry::new(None, "people_imported").federation(Some(fid)).details(serde_json::json!({
+            "inserted": report.inserted, "updated": report.updated, "rejected": report.rejected.len()
+        })),
+    )
+    .await?;
+    Ok(())
 }
 
 async fn check(file: &Option<PathBuf>, common: &Common) -> anyhow::Result<()> {

@@ -44,11 +44,15 @@ pub struct Migration {
 }
 
 /// Embedded migrations, one list per backend. A unit test keeps both lists in step.
-pub const SQLITE_MIGRATIONS: &[Migration] =
-    &[Migration { version: 1, name: "foundation", sql: include_str!("../migrations/sqlite/0001_foundation.sql") }];
+pub const SQLITE_MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "foundation", sql: include_str!("../migrations/sqlite/0001_foundation.sql") },
+    Migration { version: 2, name: "people", sql: include_str!("../migrations/sqlite/0002_people.sql") },
+];
 
-pub const POSTGRES_MIGRATIONS: &[Migration] =
-    &[Migration { version: 1, name: "foundation", sql: include_str!("../migrations/postgres/0001_foundation.sql") }];
+pub const POSTGRES_MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "foundation", sql: include_str!("../migrations/postgres/0001_foundation.sql") },
+    Migration { version: 2, name: "people", sql: include_str!("../migrations/postgres/0002_people.sql") },
+];
 
 impl Db {
     /// Connects to the database the URL names: `sqlite://PATH` (file created if missing) or `postgres://…`.
@@ -79,10 +83,12 @@ impl Db {
                     .after_connect(|conn, _meta| {
                         Box::pin(async move {
                             // WAL lets readers run beside the single writer; FULL makes each commit durable
-                            // (consent, send state and audit rows must survive a power cut).
+                            // (consent, send state and audit rows must survive a power cut); secure_delete
+                            // overwrites erased people's data instead of leaving it in free pages.
                             conn.execute(
                                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
+                                 PRAGMA secure_delete = ON;",
                             )
                             .await?;
                             Ok(())

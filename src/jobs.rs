@@ -21,6 +21,10 @@ pub enum Job {
     SendEmail(OutgoingEmail),
     /// Deletes expired sessions, old login attempts and old finished jobs.
     Housekeeping,
+    /// Runs a confirmed web import of people (`imports` row).
+    ImportPeople {
+        import_id: i64,
+    },
 }
 
 impl Job {
@@ -28,6 +32,7 @@ impl Job {
         match self {
             Job::SendEmail(_) => "send_email",
             Job::Housekeeping => "housekeeping",
+            Job::ImportPeople { .. } => "import_people",
         }
     }
 }
@@ -124,6 +129,9 @@ impl Runner {
                 SendError::Permanent(m) => (m, true),
                 SendError::Transient(m) => (m, false),
             }),
+            Job::ImportPeople { import_id } => {
+                crate::people::import::run_job(&self.db, *import_id).await.map_err(|e| (format!("{e:#}"), false))
+            }
             Job::Housekeeping => {
                 let r = async {
                     crate::auth::session::purge_expired(&self.db).await?;

@@ -16,6 +16,7 @@ pub mod error;
 pub mod jobs;
 pub mod mail;
 pub mod org;
+pub mod people;
 pub mod seed;
 pub mod users;
 pub mod web;

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod error;
 pub mod middleware;
 pub mod pages;
+pub mod people;
 
 use axum::Router;
 use std::time::Duration;
@@ -22,6 +23,7 @@ pub fn router(app: App) -> Router {
     Router::new()
         .merge(auth::routes())
         .merge(pages::routes())
+        .merge(people::routes())
         .nest("/api/v1", api::routes())
         .merge(assets::routes())
         .fallback(pages::not_found)

@@ -67,6 +67,8 @@ pub struct Layout {
     pub role_label: String,
     pub nav: Vec<NavItem>,
     pub flash: Option<&'static str>,
+    /// Reload the page every few seconds (progress of a running job; no JavaScript needed).
+    pub refresh: bool,
 }
 
 impl Layout {
@@ -79,12 +81,16 @@ impl Layout {
             role_label: String::new(),
             nav: Vec::new(),
             flash: None,
+            refresh: false,
         }
     }
 
     pub fn new(app: &App, viewer: &Viewer, title: &str, current: &str) -> Layout {
         let a = &viewer.access;
         let mut nav = vec![("/", "Tableau de bord"), ("/federations", "Fédérations")];
+        if a.allows_somewhere(Perm::ViewPeople) {
+            nav.push(("/personnes", "Personnes"));
+        }
         if a.allows_somewhere(Perm::ViewMembers) {
             nav.push(("/utilisateurs", "Utilisateurs"));
         }
@@ -103,6 +109,7 @@ impl Layout {
             role_label: a.top_role().map(Role::label).unwrap_or("Sans rôle").to_string(),
             nav: nav.into_iter().map(|(href, label)| NavItem { href, label, current: href == current }).collect(),
             flash: None,
+            refresh: false,
         }
     }
 
@@ -135,6 +142,12 @@ mod tests {
 }
 
 #[derive(Deserialize, Default)]
+pub struct MsgQuery {
+    #[serde(default)]
+    pub msg: String,
+}
+
+#[derive(Deserialize, Default)]
 struct PageQuery {
     #[serde(default)]
     q: String,
@@ -146,11 +159,11 @@ struct PageQuery {
     federation: String,
 }
 
-fn render(t: impl Template) -> WebResult<Response> {
+pub fn render(t: impl Template) -> WebResult<Response> {
     Ok(Html(t.render()?).into_response())
 }
 
-fn render_status(status: StatusCode, t: impl Template) -> WebResult<Response> {
+pub fn render_status(status: StatusCode, t: impl Template) -> WebResult<Response> {
     Ok((status, Html(t.render()?)).into_response())
 }
 

@@ -6,4 +6,5 @@ mod accounts;
 mod api;
 mod helpers;
 mod org;
+mod people;
 mod platform;

@@ -1,0 +1,778 @@
+//! People (address book): members, sympathisers and curious people of each federation.
+//!
+//! Scoped repository like `org`: every query goes through [`Access::filter`] with [`Perm::ViewPeople`] (or
+//! [`Perm::ManagePeople`] for writes) over the person's federation and section, and a [`Person`] value is
+//! only handed out by [`get`]. Phone numbers and notes are shown only to roles with [`Perm::ContactDetails`].
+
+pub mod consent;
+pub mod csv_import;
+pub mod import;
+pub mod register;
+
+use hmac::{Hmac, Mac};
+use serde::Serialize;
+use sha2::Sha256;
+
+use crate::access::{Access, Perm, Scope};
+use crate::db::{Db, now};
+use crate::error::{Error, Result, is_unique_violation};
+use crate::org::Federation;
+use csv_import::Category;
+
+#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+pub struct Person {
+    pub id: i64,
+    pub federation_id: i64,
+    pub section_id: Option<i64>,
+    pub commune_code: Option<String>,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub address: String,
+    pub postcode: String,
+    pub city: String,
+    pub category: String,
+    pub legal_basis: String,
+    pub origin: String,
+    pub origin_channel: String,
+    pub notes: String,
+    pub availability: String,
+    pub external_id: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub last_activity_at: i64,
+}
+
+const PERSON_COLUMNS: &str = "p.id, p.federation_id, p.section_id, p.commune_code, p.first_name, p.last_name, p.email, \
+     p.phone, p.address, p.postcode, p.city, p.category, p.legal_basis, p.origin, p.origin_channel, p.notes, \
+     p.availability, p.external_id, p.created_at, p.updated_at, p.last_activity_at";
+
+impl Person {
+    pub fn scope(&self) -> Scope {
+        match self.section_id {
+            Some(section_id) => Scope::Section { federation_id: self.federation_id, section_id },
+            None => Scope::Federation { federation_id: self.federation_id },
+        }
+    }
+
+    pub fn display_name(&self) -> String {
+        display_name(&self.first_name, &self.last_name, self.email.as_deref())
+    }
+
+    pub fn category_label(&self) -> &'static str {
+        category_label(&self.category)
+    }
+
+    pub fn legal_basis_label(&self) -> &'static str {
+        legal_basis_label(&self.legal_basis)
+    }
+
+    /// Removes the fields the caller's role may not see (field-level rule).
+    pub fn redact_for(mut self, access: &Access) -> Person {
+        if !access.allows(Perm::ContactDetails, self.scope()) {
+            self.phone = None;
+            self.notes = String::new();
+        }
+        self
+    }
+}
+
+pub fn display_name(first: &str, last: &str, email: Option<&str>) -> String {
+    let name = format!("{first} {last}").trim().to_string();
+    if name.is_empty() { email.unwrap_or("(sans nom)").to_string() } else { name }
+}
+
+pub fn category_label(code: &str) -> &'static str {
+    match code {
+        "member" => "Adhérent·e",
+        "sympathiser" => "Sympathisant·e",
+        "curious" => "Curieux·se",
+        _ => "?",
+    }
+}
+
+pub const LEGAL_BASES: [(&str, &str); 3] = [
+    ("membership", "Adhésion (RGPD art. 9-2-d)"),
+    ("regular_contact", "Contact régulier du parti (RGPD art. 9-2-d)"),
+    ("consent", "Consentement explicite (RGPD art. 9-2-a)"),
+];
+
+pub fn legal_basis_label(code: &str) -> &'static str {
+    LEGAL_BASES.iter().find(|(c, _)| *c == code).map(|(_, l)| *l).unwrap_or("?")
+}
+
+/// The usual legal basis for a category: members and sympathisers in regular contact fall under the
+/// political-body exemption of art. 9(2)(d); people merely curious need their explicit consent.
+pub fn default_legal_basis(category: Category) -> &'static str {
+    match category {
+        Category::Member => "membership",
+        Category::Sympathiser => "regular_contact",
+        Category::Curious => "consent",
+    }
+}
+
+#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+pub struct PersonRow {
+    pub id: i64,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: Option<String>,
+    pub category: String,
+    pub city: String,
+    pub federation_name: String,
+}
+
+impl PersonRow {
+    pub fn display_name(&self) -> String {
+        display_name(&self.first_name, &self.last_name, self.email.as_deref())
+    }
+    pub fn category_label(&self) -> &'static str {
+        category_label(&self.category)
+    }
+}
+
+/// Search and filters of the people list (and of exports).
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+pub struct Filter {
+    #[serde(default)]
+    pub q: String,
+    #[serde(default)]
+    pub category: String,
+    #[serde(default)]
+    pub tag: String,
+    #[serde(default)]
+    pub federation: String,
+}
+
+/// Builds the WHERE clause of a filtered, scoped people query and its text parameters (bound as $1…).
+fn where_clause(access: &Access, perm: Perm, filter: &Filter) -> Result<(String, Vec<String>)> {
+    let mut clauses = vec![access.filter(perm, "p.federation_id", Some("p.section_id"))];
+    let mut binds: Vec<String> = Vec::new();
+    let q = filter.q.trim().to_lowercase().replace(['%', '_'], "");
+    if !q.is_empty() {
+        binds.push(format!("%{q}%"));
+        let n = binds.len();
+        clauses.push(format!(
+            "(LOWER(p.first_name) LIKE ${n} OR LOWER(p.last_name) LIKE ${n} OR p.email LIKE ${n} \
+             OR LOWER(p.first_name || ' ' || p.last_name) LIKE ${n} OR LOWER(p.city) LIKE ${n})"
+        ));
+    }
+    if !filter.category.is_empty() {
+        if !["member", "sympathiser", "curious"].contains(&filter.category.as_str()) {
+            return Err(Error::Invalid("Catégorie inconnue.".into()));
+        }
+        binds.push(filter.category.clone());
+        clauses.push(format!("p.category = ${}", binds.len()));
+    }
+    if !filter.tag.trim().is_empty() {
+        binds.push(filter.tag.trim().to_string());
+        clauses.push(format!(
+            "EXISTS (SELECT 1 FROM person_tags t WHERE t.person_id = p.id AND t.tag = ${})",
+            binds.len()
+        ));
+    }
+    if !filter.federation.trim().is_empty() {
+        let id: i64 = filter.federation.trim().parse().map_err(|_| Error::Invalid("Fédération invalide.".into()))?;
+        clauses.push(format!("p.federation_id = {id}"));
+    }
+    Ok((clauses.join(" AND "), binds))
+}
+
+/// People the caller may see, newest activity first, with the total count.
+pub async fn search(
+    db: &Db,
+    access: &Access,
+    filter: &Filter,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<PersonRow>, i64)> {
+    if !access.allows_somewhere(Perm::ViewPeople) {
+        return Err(Error::Forbidden);
+    }
+    let (cond, binds) = where_clause(access, Perm::ViewPeople, filter)?;
+    let count_sql = format!("SELECT COUNT(*) FROM people p WHERE {cond}");
+    let mut count = sqlx::query_scalar::<_, i64>(&count_sql);
+    for b in &binds {
+        count = count.bind(b);
+    }
+    let total = count.fetch_one(&db.pool).await?;
+    let sql = format!(
+        "SELECT p.id, p.first_name, p.last_name, p.email, p.category, p.city, f.name AS federation_name \
+         FROM people p JOIN federations f ON f.id = p.federation_id WHERE {cond} \
+         ORDER BY p.last_name, p.first_name, p.id LIMIT {limit} OFFSET {offset}",
+        limit = limit.clamp(1, 500),
+        offset = offset.max(0)
+    );
+    let mut q = sqlx::query_as::<_, PersonRow>(&sql);
+    for b in &binds {
+        q = q.bind(b);
+    }
+    Ok((q.fetch_all(&db.pool).await?, total))
+}
+
+/// A person the caller may see, with fields redacted for the caller's role; `NotFound` otherwise.
+pub async fn get(db: &Db, access: &Access, perm: Perm, id: i64) -> Result<Person> {
+    let scope = access.filter(perm, "p.federation_id", Some("p.section_id"));
+    let sql = format!("SELECT {PERSON_COLUMNS} FROM people p WHERE p.id = $1 AND {scope}");
+    let person: Person = sqlx::query_as(&sql).bind(id).fetch_optional(&db.pool).await?.ok_or(Error::NotFound)?;
+    Ok(person.redact_for(access))
+}
+
+pub async fn tags(db: &Db, person: &Person) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar("SELECT tag FROM person_tags WHERE person_id = $1 ORDER BY tag")
+        .bind(person.id)
+        .fetch_all(&db.pool)
+        .await?)
+}
+
+pub async fn skills(db: &Db, person: &Person) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT s.name FROM person_skills ps JOIN skills s ON s.id = ps.skill_id WHERE ps.person_id = $1 ORDER BY s.name",
+    )
+    .bind(person.id)
+    .fetch_all(&db.pool)
+    .await?)
+}
+
+/// The curated list of skills and professional domains.
+pub async fn skill_list(db: &Db) -> Result<Vec<(i64, String)>> {
+    Ok(sqlx::query_as("SELECT id, name FROM skills ORDER BY name").fetch_all(&db.pool).await?)
+}
+
+#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+pub struct Event {
+    pub id: i64,
+    pub kind: String,
+    pub summary: String,
+    pub actor_user_id: Option<i64>,
+    pub at: i64,
+}
+
+pub async fn timeline(db: &Db, person: &Person) -> Result<Vec<Event>> {
+    Ok(sqlx::query_as(
+        "SELECT id, kind, summary, actor_user_id, at FROM person_events WHERE person_id = $1 ORDER BY at DESC, id DESC",
+    )
+    .bind(person.id)
+    .fetch_all(&db.pool)
+    .await?)
+}
+
+/// Appends an event to a person's timeline (inside the caller's transaction when there is one).
+pub async fn add_event<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    executor: E,
+    person_id: i64,
+    kind: &str,
+    summary: &str,
+    actor: Option<i64>,
+) -> Result<()> {
+    sqlx::query("INSERT INTO person_events (person_id, kind, summary, actor_user_id, at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(person_id)
+        .bind(kind)
+        .bind(summary)
+        .bind(actor)
+        .bind(now())
+        .execute(executor)
+        .await?;
+    Ok(())
+}
+
+/// The form or API input of a person, before validation.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+pub struct PersonInput {
+    #[serde(default)]
+    pub first_name: String,
+    #[serde(default)]
+    pub last_name: String,
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub phone: String,
+    #[serde(default)]
+    pub address: String,
+    #[serde(default)]
+    pub postcode: String,
+    #[serde(default)]
+    pub city: String,
+    #[serde(default)]
+    pub commune_code: String,
+    #[serde(default)]
+    pub category: String,
+    #[serde(default)]
+    pub legal_basis: String,
+    #[serde(default)]
+    pub notes: String,
+    /// Comma-separated.
+    #[serde(default)]
+    pub tags: String,
+    /// Skill names, comma-separated (form) — each must be in the curated list.
+    #[serde(default)]
+    pub skills: String,
+}
+
+impl PersonInput {
+    pub fn from_person(p: &Person, tags: &[String], skills: &[String]) -> PersonInput {
+        PersonInput {
+            first_name: p.first_name.clone(),
+            last_name: p.last_name.clone(),
+            email: p.email.clone().unwrap_or_default(),
+            phone: p.phone.clone().unwrap_or_default(),
+            address: p.address.clone(),
+            postcode: p.postcode.clone(),
+            city: p.city.clone(),
+            commune_code: p.commune_code.clone().unwrap_or_default(),
+            category: p.category.clone(),
+            legal_basis: p.legal_basis.clone(),
+            notes: p.notes.clone(),
+            tags: tags.join(", "),
+            skills: skills.join(", "),
+        }
+    }
+}
+
+/// A validated person, ready to store.
+pub struct Valid {
+    pub candidate: csv_import::Candidate,
+    pub category: Category,
+    pub legal_basis: String,
+    pub commune_code: Option<String>,
+    pub section_id: Option<i64>,
+    pub skill_ids: Vec<i64>,
+}
+
+/// Resolves the INSEE commune from a code, or from postcode + name, within a federation.
+pub async fn resolve_commune(
+    db: &Db,
+    federation_id: i64,
+    code: &str,
+    postcode: &str,
+    city: &str,
+) -> Result<Option<String>> {
+    if !code.is_empty() {
+        return Ok(sqlx::query_scalar("SELECT code FROM communes WHERE code = $1 AND federation_id = $2")
+            .bind(code)
+            .bind(federation_id)
+            .fetch_optional(&db.pool)
+            .await?);
+    }
+    if postcode.is_empty() && city.is_empty() {
+        return Ok(None);
+    }
+    let candidates: Vec<(String, String)> = sqlx::query_as(
+        "SELECT code, name FROM communes WHERE federation_id = $1 AND ($2 = '' OR postcodes LIKE $3) \
+         AND ($4 = '' OR LOWER(name) = LOWER($4)) ORDER BY population DESC LIMIT 5",
+    )
+    .bind(federation_id)
+    .bind(postcode)
+    .bind(format!("%{postcode}%"))
+    .bind(city.trim())
+    .fetch_all(&db.pool)
+    .await?;
+    // A postcode alone may cover several communes: only an unambiguous answer is kept.
+    Ok(if candidates.len() == 1 || (!city.is_empty() && !candidates.is_empty()) {
+        candidates.into_iter().next().map(|(c, _)| c)
+    } else {
+        None
+    })
+}
+
+/// The section covering a commune in a federation, if any.
+pub async fn section_for_commune(db: &Db, federation_id: i64, commune: &str) -> Result<Option<i64>> {
+    Ok(sqlx::query_scalar(
+        "SELECT s.id FROM sections s JOIN section_communes sc ON sc.section_id = s.id \
+         WHERE s.federation_id = $1 AND sc.commune_code = $2 ORDER BY s.id LIMIT 1",
+    )
+    .bind(federation_id)
+    .bind(commune)
+    .fetch_optional(&db.pool)
+    .await?)
+}
+
+/// Ids of curated skills by name (case-insensitive); unknown names are an error listing them.
+pub async fn skill_ids(db: &Db, names: &[String]) -> Result<Vec<i64>> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let all = skill_list(db).await?;
+    let mut ids = Vec::new();
+    let mut unknown = Vec::new();
+    for n in names {
+        match all.iter().find(|(_, s)| s.to_lowercase() == n.to_lowercase()) {
+            Some((id, _)) if !ids.contains(id) => ids.push(*id),
+            Some(_) => {}
+            None => unknown.push(n.clone()),
+        }
+    }
+    if unknown.is_empty() {
+        Ok(ids)
+    } else {
+        Err(Error::Invalid(format!(
+            "compétence inconnue : {} (la liste est tenue par le national)",
+            unknown.join(", ")
+        )))
+    }
+}
+
+/// Validates a form input for a person of `federation_id` (all problems at once, in French). The row goes
+/// through the same rules as an imported row ([`csv_import::validate_row`]), plus what needs the database.
+pub async fn validate(db: &Db, federation_id: i64, input: &PersonInput) -> Result<Valid> {
+    use csv_import::Field;
+    const MAPPING: [Field; 12] = [
+        Field::FirstName,
+        Field::LastName,
+        Field::Email,
+        Field::Phone,
+        Field::Address,
+        Field::Postcode,
+        Field::City,
+        Field::CommuneCode,
+        Field::Category,
+        Field::Tags,
+        Field::Skills,
+        Field::Notes,
+    ];
+    let cells = [
+        &input.first_name,
+        &input.last_name,
+        &input.email,
+        &input.phone,
+        &input.address,
+        &input.postcode,
+        &input.city,
+        &input.commune_code,
+        &input.category,
+        &input.tags,
+        &input.skills,
+        &input.notes,
+    ];
+    let row = csv_import::Row { line: 1, cells: cells.iter().map(|c| c.to_string()).collect() };
+    let (candidate, mut problems) = match csv_import::validate_row(&MAPPING, &row) {
+        Ok(c) => (Some(c), Vec::new()),
+        Err(p) => (None, p),
+    };
+    let category = Category::parse_loose(&input.category);
+    if category.is_none() && !problems.iter().any(|p| p.contains("catégorie")) {
+        problems.push("choisissez une catégorie".into());
+    }
+    let legal_basis = if input.legal_basis.is_empty() {
+        category.map(default_legal_basis).unwrap_or("consent").to_string()
+    } else if LEGAL_BASES.iter().any(|(c, _)| *c == input.legal_basis) {
+        input.legal_basis.clone()
+    } else {
+        problems.push("base légale inconnue".into());
+        String::new()
+    };
+    let (Some(candidate), Some(category), true) = (candidate, category, problems.is_empty()) else {
+        return Err(Error::Invalid(format!("{}.", capitalise(&problems.join(" ; ")))));
+    };
+    let skill_ids = skill_ids(db, &candidate.skills).await.map_err(|e| match e {
+        Error::Invalid(m) => Error::Invalid(format!("{}.", capitalise(&m))),
+        other => other,
+    })?;
+    let commune_code =
+        resolve_commune(db, federation_id, &candidate.commune_code, &candidate.postcode, &candidate.city).await?;
+    if !candidate.commune_code.is_empty() && commune_code.is_none() {
+        return Err(Error::Invalid(format!(
+            "Code INSEE inconnu dans cette fédération : « {} ».",
+            candidate.commune_code
+        )));
+    }
+    let section_id = match &commune_code {
+        Some(c) => section_for_commune(db, federation_id, c).await?,
+        None => None,
+    };
+    Ok(Valid { candidate, category, legal_basis, commune_code, section_id, skill_ids })
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+/// Replaces a person's tags and skills (inside a transaction).
+async fn set_tags_and_skills(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    person_id: i64,
+    tags: &[String],
+    skills: &[i64],
+) -> Result<()> {
+    sqlx::query("DELETE FROM person_tags WHERE person_id = $1").bind(person_id).execute(&mut **tx).await?;
+    sqlx::query("DELETE FROM person_skills WHERE person_id = $1").bind(person_id).execute(&mut **tx).await?;
+    for t in tags {
+        sqlx::query("INSERT INTO person_tags (person_id, tag) VALUES ($1, $2)")
+            .bind(person_id)
+            .bind(t)
+            .execute(&mut **tx)
+            .await?;
+    }
+    for s in skills {
+        sqlx::query("INSERT INTO person_skills (person_id, skill_id) VALUES ($1, $2)")
+            .bind(person_id)
+            .bind(s)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+fn duplicate(e: sqlx::Error) -> Error {
+    if is_unique_violation(&e) {
+        Error::Conflict("Une personne de cette fédération a déjà cette adresse e-mail.".into())
+    } else {
+        e.into()
+    }
+}
+
+/// Creates a person by hand in a federation the caller manages.
+pub async fn create(db: &Db, access: &Access, federation: &Federation, input: &PersonInput) -> Result<Person> {
+    if !access.allows(Perm::ManagePeople, federation.scope()) {
+        return Err(Error::Forbidden);
+    }
+    let v = validate(db, federation.id, input).await?;
+    if let Some(scope_section) = access_section_only(access, federation.id)
+        && v.section_id != Some(scope_section)
+    {
+        return Err(Error::Invalid("Cette personne n'habite pas une commune de votre section.".into()));
+    }
+    if suppressed(db, v.candidate.email.as_deref(), v.candidate.phone.as_deref()).await? {
+        return Err(Error::Conflict(
+            "Cette personne a demandé à être effacée ou s'est opposée au traitement : elle ne peut pas être recréée."
+                .into(),
+        ));
+    }
+    let t = now();
+    let c = &v.candidate;
+    let mut tx = db.pool.begin().await?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO people (federation_id, section_id, commune_code, first_name, last_name, email, phone, address, postcode, \
+         city, category, legal_basis, origin, origin_channel, collected_by, notes, created_at, updated_at, last_activity_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'manual', $14, $15, $16, $16, $16) RETURNING id",
+    )
+    .bind(federation.id)
+    .bind(v.section_id)
+    .bind(&v.commune_code)
+    .bind(&c.first_name)
+    .bind(&c.last_name)
+    .bind(&c.email)
+    .bind(&c.phone)
+    .bind(&c.address)
+    .bind(&c.postcode)
+    .bind(&c.city)
+    .bind(v.category.as_str())
+    .bind(&v.legal_basis)
+    .bind("saisie manuelle")
+    .bind(access.user_id)
+    .bind(&c.notes)
+    .bind(t)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(duplicate)?;
+    set_tags_and_skills(&mut tx, id, &c.tags, &v.skill_ids).await?;
+    add_event(&mut *tx, id, "created", "Fiche créée à la main", Some(access.user_id)).await?;
+    tx.commit().await?;
+    get(db, access, Perm::ViewPeople, id).await
+}
+
+/// When the caller manages people only through section grants in this federation, the section they must stay in.
+fn access_section_only(access: &Access, federation_id: i64) -> Option<i64> {
+    if access.allows(Perm::ManagePeople, Scope::Federation { federation_id }) {
+        return None;
+    }
+    access.grants.iter().find_map(|g| match g.scope {
+        Scope::Section { federation_id: f, section_id } if f == federation_id => Some(section_id),
+        _ => None,
+    })
+}
+
+/// Edits a person the caller manages. Contact details the caller may not see are kept as they are.
+pub async fn update(db: &Db, access: &Access, person: &Person, input: &PersonInput) -> Result<Person> {
+    if !access.allows(Perm::ManagePeople, person.scope()) {
+        return Err(Error::Forbidden);
+    }
+    let v = validate(db, person.federation_id, input).await?;
+    let c = &v.candidate;
+    let mut tx = db.pool.begin().await?;
+    sqlx::query(
+        "UPDATE people SET commune_code = $1, section_id = COALESCE($2, section_id), first_name = $3, last_name = $4, \
+         email = $5, phone = $6, address = $7, postcode = $8, city = $9, category = $10, legal_basis = $11, notes = $12, \
+         updated_at = $13 WHERE id = $14",
+    )
+    .bind(&v.commune_code)
+    .bind(v.section_id)
+    .bind(&c.first_name)
+    .bind(&c.last_name)
+    .bind(&c.email)
+    .bind(&c.phone)
+    .bind(&c.address)
+    .bind(&c.postcode)
+    .bind(&c.city)
+    .bind(v.category.as_str())
+    .bind(&v.legal_basis)
+    .bind(&c.notes)
+    .bind(now())
+    .bind(person.id)
+    .execute(&mut *tx)
+    .await
+    .map_err(duplicate)?;
+    set_tags_and_skills(&mut tx, person.id, &c.tags, &v.skill_ids).await?;
+    add_event(&mut *tx, person.id, "updated", "Fiche modifiée", Some(access.user_id)).await?;
+    tx.commit().await?;
+    get(db, access, Perm::ViewPeople, person.id).await
+}
+
+/// The installation's secret pepper for suppression hashes, created on first use.
+pub async fn pepper(db: &Db) -> Result<String> {
+    if let Some(v) = sqlx::query_scalar::<_, String>("SELECT value FROM settings WHERE key = 'suppression_pepper'")
+        .fetch_optional(&db.pool)
+        .await?
+    {
+        return Ok(v);
+    }
+    sqlx::query("INSERT INTO settings (key, value) VALUES ('suppression_pepper', $1) ON CONFLICT (key) DO NOTHING")
+        .bind(crate::auth::random_token())
+        .execute(&db.pool)
+        .await?;
+    Ok(sqlx::query_scalar("SELECT value FROM settings WHERE key = 'suppression_pepper'").fetch_one(&db.pool).await?)
+}
+
+/// Keyed hash of a normalised e-mail or phone: lets us recognise a suppressed person without storing who it was.
+pub fn suppression_hash(pepper: &str, kind: &str, value: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(pepper.as_bytes()).expect("HMAC takes any key length");
+    mac.update(kind.as_bytes());
+    mac.update(b":");
+    mac.update(value.as_bytes());
+    data_encoding::HEXLOWER.encode(&mac.finalize().into_bytes())
+}
+
+/// Is this e-mail or phone on the suppression list?
+pub async fn suppressed(db: &Db, email: Option<&str>, phone: Option<&str>) -> Result<bool> {
+    if email.is_none() && phone.is_none() {
+        return Ok(false);
+    }
+    let pepper = pepper(db).await?;
+    let e = email.map(|e| suppression_hash(&pepper, "email", e)).unwrap_or_default();
+    let p = phone.map(|p| suppression_hash(&pepper, "phone", p)).unwrap_or_default();
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM suppressions WHERE hash = $1 OR hash = $2")
+        .bind(e)
+        .bind(p)
+        .fetch_one(&db.pool)
+        .await?;
+    Ok(n > 0)
+}
+
+/// Erasure (GDPR art. 17): deletes the person and everything personal attached to them (tags, skills, consents,
+/// timeline) and adds their e-mail and phone to the suppression list as keyed hashes, in one transaction.
+pub async fn erase(db: &Db, access: &Access, person: &Person, reason: &str) -> Result<()> {
+    if !access.allows(Perm::ManagePeople, person.scope()) {
+        return Err(Error::Forbidden);
+    }
+    // The redacted copy may lack the phone: read the identifiers from the row itself.
+    let (email, phone): (Option<String>, Option<String>) =
+        sqlx::query_as("SELECT email, phone FROM people WHERE id = $1").bind(person.id).fetch_one(&db.pool).await?;
+    let pepper = pepper(db).await?;
+    let reason = if reason == "objected" { "objected" } else { "erased" };
+    let mut tx = db.pool.begin().await?;
+    for (kind, value) in [("email", email), ("phone", phone)] {
+        if let Some(v) = value {
+            sqlx::query(
+                "INSERT INTO suppressions (hash, kind, reason, at) VALUES ($1, $2, $3, $4) ON CONFLICT (hash) DO NOTHING",
+            )
+            .bind(suppression_hash(&pepper, kind, &v))
+            .bind(kind)
+            .bind(reason)
+            .bind(now())
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    sqlx::query("DELETE FROM people WHERE id = $1").bind(person.id).execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Everything stored about a person (GDPR art. 15 and 20), as JSON. Walks every table that holds personal data
+/// (see `register::PERSONAL_TABLES`).
+pub async fn personal_data(db: &Db, access: &Access, person: &Person) -> Result<serde_json::Value> {
+    if !access.allows(Perm::ManagePeople, person.scope()) {
+        return Err(Error::Forbidden);
+    }
+    let full: Person = sqlx::query_as(&format!("SELECT {PERSON_COLUMNS} FROM people p WHERE p.id = $1"))
+        .bind(person.id)
+        .fetch_one(&db.pool)
+        .await?;
+    let consents = consent::ledger(db, person).await?;
+    Ok(serde_json::json!({
+        "people": full,
+        "person_tags": tags(db, person).await?,
+        "person_skills": skills(db, person).await?,
+        "consent_events": consents,
+        "person_events": timeline(db, person).await?,
+    }))
+}
+
+/// The filtered people as CSV (French Excel: UTF-8 BOM, `;`), formula-neutralised. Requires `ManagePeople`;
+/// contact details only where the caller may see them.
+pub async fn export_csv(db: &Db, access: &Access, filter: &Filter) -> Result<(String, usize)> {
+    if !access.allows_somewhere(Perm::ManagePeople) {
+        return Err(Error::Forbidden);
+    }
+    let (cond, binds) = where_clause(access, Perm::ManagePeople, filter)?;
+    let sql = format!(
+        "SELECT {PERSON_COLUMNS}, COALESCE((SELECT {agg} FROM person_tags t WHERE t.person_id = p.id), '') AS tag_list \
+         FROM people p WHERE {cond} ORDER BY p.last_name, p.first_name, p.id",
+        agg = match db.backend {
+            crate::db::Backend::Sqlite => "GROUP_CONCAT(t.tag, ', ')",
+            crate::db::Backend::Postgres => "STRING_AGG(t.tag, ', ')",
+        }
+    );
+    let mut q = sqlx::query(&sql);
+    for b in &binds {
+        q = q.bind(b);
+    }
+    let rows = q.fetch_all(&db.pool).await?;
+    let mut w = csv::WriterBuilder::new().delimiter(b';').from_writer(Vec::new());
+    let header = [
+        "id",
+        "prénom",
+        "nom",
+        "e-mail",
+        "téléphone",
+        "adresse",
+        "code postal",
+        "commune",
+        "code INSEE",
+        "catégorie",
+        "base légale",
+        "origine",
+        "étiquettes",
+    ];
+    w.write_record(header).map_err(anyhow::Error::from)?;
+    let mut n = 0;
+    for row in &rows {
+        use sqlx::{FromRow, Row};
+        let p = Person::from_row(row)?.redact_for(access);
+        let tag_list: String = row.try_get("tag_list")?;
+        let cells = [
+            p.id.to_string(),
+            p.first_name.clone(),
+            p.last_name.clone(),
+            p.email.clone().unwrap_or_default(),
+            p.phone.clone().unwrap_or_default(),
+            p.address.clone(),
+            p.postcode.clone(),
+            p.city.clone(),
+            p.commune_code.clone().unwrap_or_default(),
+            p.category_label().to_string(),
+            p.legal_basis_label().to_string(),
+            p.origin.clone(),
+            tag_list,
+        ];
+        w.write_record(cells.iter().map(|c| csv_import::neutralise_formula(c))).map_err(anyhow::Error::from)?;
+        n += 1;
+    }
+    let bytes = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok((format!("\u{feff}{}", String::from_utf8_lossy(&bytes)), n))
+}

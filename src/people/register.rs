@@ -1,0 +1,90 @@
+//! Register of processing activities (GDPR art. 30), kept in code: every column of a table that holds
+//! personal data is declared here with its purpose, legal basis and retention. A test fails when a column is
+//! added to such a table without being declared, and the access export walks the same list of tables.
+
+pub struct Declaration {
+    pub table: &'static str,
+    pub column: &'static str,
+    pub data: &'static str,
+    pub purpose: &'static str,
+    pub basis: &'static str,
+    pub retention: &'static str,
+}
+
+const CONTACT: &str = "Contacter la personne pour l'action politique de la fédération";
+const BASIS: &str = "Art. 9-2-d (adhérent·es, contacts réguliers) ou 9-2-a (consentement explicite)";
+const RETENTION: &str = "Adhérent·es : durée de l'adhésion ; autres : 3 ans après le dernier contact à leur initiative";
+const TECH: &str = "Fonctionnement du carnet d'adresses";
+
+const fn d(table: &'static str, column: &'static str, data: &'static str, purpose: &'static str) -> Declaration {
+    Declaration { table, column, data, purpose, basis: BASIS, retention: RETENTION }
+}
+
+/// Tables holding personal data of address-book people (all rows tied to one person).
+pub const PERSONAL_TABLES: [&str; 5] = ["people", "person_tags", "person_skills", "consent_events", "person_events"];
+
+pub const DECLARATIONS: &[Declaration] = &[
+    d("people", "id", "Identifiant interne", TECH),
+    d("people", "federation_id", "Fédération de rattachement", "Cloisonnement entre fédérations"),
+    d("people", "section_id", "Section de rattachement", "Organisation locale"),
+    d("people", "commune_code", "Commune (code INSEE)", "Organisation locale et ciblage territorial"),
+    d("people", "first_name", "Prénom", CONTACT),
+    d("people", "last_name", "Nom", CONTACT),
+    d("people", "email", "Adresse e-mail", CONTACT),
+    d("people", "phone", "Téléphone", CONTACT),
+    d("people", "address", "Adresse postale", CONTACT),
+    d("people", "postcode", "Code postal", CONTACT),
+    d("people", "city", "Commune (texte)", CONTACT),
+    d(
+        "people",
+        "category",
+        "Catégorie (adhérent·e, sympathisant·e, curieux·se) : révèle une opinion politique",
+        CONTACT,
+    ),
+    d("people", "legal_basis", "Base légale du traitement", "Conformité (RGPD art. 6 et 9)"),
+    d("people", "origin", "Origine des données", "Information de la personne (CNIL)"),
+    d("people", "origin_channel", "Canal de collecte", "Information de la personne (CNIL)"),
+    d("people", "collected_by", "Compte ayant collecté", "Traçabilité"),
+    d("people", "notes", "Notes de l'équipe", CONTACT),
+    d("people", "availability", "Disponibilités", "Proposer des missions militantes"),
+    d("people", "external_id", "Identifiant dans un autre outil (NationBuilder…)", "Dédoublonnage des imports"),
+    d("people", "created_at", "Date de création", TECH),
+    d("people", "updated_at", "Date de modification", TECH),
+    d("people", "last_activity_at", "Dernière interaction à l'initiative de la personne", "Durée de conservation"),
+    d("person_tags", "person_id", "Personne", TECH),
+    d("person_tags", "tag", "Étiquettes", "Ciblage des communications"),
+    d("person_skills", "person_id", "Personne", TECH),
+    d("person_skills", "skill_id", "Compétences et domaines professionnels", "Proposer des missions adaptées"),
+    d("consent_events", "id", "Identifiant de la décision", TECH),
+    d("consent_events", "person_id", "Personne", TECH),
+    d("consent_events", "purpose", "Finalité consentie ou refusée", "Preuve du consentement (RGPD art. 7)"),
+    d("consent_events", "granted", "Décision", "Preuve du consentement (RGPD art. 7)"),
+    d("consent_events", "source", "Canal de la décision", "Preuve du consentement (RGPD art. 7)"),
+    d("consent_events", "wording_version", "Version du texte présenté", "Preuve du consentement (RGPD art. 7)"),
+    d("consent_events", "ip", "Adresse IP (formulaires)", "Preuve du consentement (RGPD art. 7)"),
+    d("consent_events", "recorded_by", "Compte ayant enregistré", "Traçabilité"),
+    d("consent_events", "at", "Date", "Preuve du consentement (RGPD art. 7)"),
+    d("person_events", "id", "Identifiant de l'événement", TECH),
+    d("person_events", "person_id", "Personne", TECH),
+    d("person_events", "kind", "Type d'événement", "Historique des échanges"),
+    d("person_events", "summary", "Résumé de l'événement", "Historique des échanges"),
+    d("person_events", "actor_user_id", "Compte à l'origine", "Traçabilité"),
+    d("person_events", "at", "Date", "Historique des échanges"),
+];
+
+pub fn is_declared(table: &str, column: &str) -> bool {
+    DECLARATIONS.iter().any(|d| d.table == table && d.column == column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn declarations_cover_only_personal_tables_once() {
+        for d in DECLARATIONS {
+            assert!(PERSONAL_TABLES.contains(&d.table), "{}.{} is not a personal table", d.table, d.column);
+            assert_eq!(DECLARATIONS.iter().filter(|x| x.table == d.table && x.column == d.column).count(), 1);
+        }
+    }
+}

@@ -1,0 +1,425 @@
+//! Address book: imports that survive real spreadsheets, scoping, consents, export, erasure, register.
+
+use reqwest::StatusCode;
+use reqwest::multipart::{Form, Part};
+
+use crate::helpers::*;
+
+/// Uploads a file as a coordinator, confirms the guessed mapping, and waits for the job; returns the import page.
+async fn import_file(t: &TestApp, c: &reqwest::Client, federation: i64, name: &str, bytes: Vec<u8>) -> (i64, String) {
+    let form = Form::new()
+        .text("federation_id", federation.to_string())
+        .part("file", Part::bytes(bytes).file_name(name.to_string()));
+    let r = c.post(t.url("/personnes/import")).multipart(form).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", r.text().await.unwrap());
+    let loc = location(&r);
+    let id: i64 = loc.rsplit('/').next().unwrap().parse().unwrap();
+    let preview = c.get(t.url(&loc)).send().await.unwrap().text().await.unwrap();
+    // Keep the guessed mapping: read the selected option of every column select.
+    let mut fields =
+        vec![("category".to_string(), "sympathiser".to_string()), ("legal_basis".to_string(), String::new())];
+    let mut i = 0;
+    while let Some(pos) = preview.find(&format!("name=\"col{i}\"")) {
+        let rest = &preview[pos..];
+        let end = rest.find("</select>").unwrap();
+        let sel = &rest[..end];
+        let value = sel
+            .find(" selected")
+            .map(|s| {
+                let before = &sel[..s];
+                let v = before.rfind("value=\"").unwrap();
+                before[v + 7..].split('"').next().unwrap().to_string()
+            })
+            .unwrap_or_else(|| "ignore".into());
+        fields.push((format!("col{i}"), value));
+        i += 1;
+    }
+    assert!(i > 0, "the preview shows the columns: {preview}");
+    let r = c.post(t.url(&loc)).form(&fields).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    for _ in 0..200 {
+        t.drain_jobs().await;
+        let page = c.get(t.url(&loc)).send().await.unwrap().text().await.unwrap();
+        if page.contains("Import terminé") || page.contains("L'import a échoué") {
+            return (id, page);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("import {id} did not finish");
+}
+
+fn count_in(page: &str, label: &str) -> i64 {
+    let end = page.find(label).unwrap_or_else(|| panic!("no {label} in {page}"));
+    let before = &page[..end];
+    let start = before.rfind("<span class=\"big\">").unwrap() + "<span class=\"big\">".len();
+    before[start..].split('<').next().unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_excel_file_imports_dedupes_and_reimports_as_a_no_op() {
+    let t = TestApp::spawn().await;
+    let c = t.login(COORD_69).await;
+    let fed = t.federation_id("69").await;
+    // What French Excel writes: Windows-1252, `;`, CRLF, a quoted newline, two addresses differing in case,
+    // an invalid e-mail and an invalid phone.
+    let mut file: Vec<u8> = Vec::new();
+    file.extend_from_slice(b"Pr\xe9nom;Nom;E-mail;T\xe9l\xe9phone;Code postal;Ville;\xc9tiquettes;Commentaire\r\n");
+    file.extend_from_slice(b"H\xe9l\xe8ne;Dupr\xe9;helene@example.org;06 12 34 56 78;69100;Villeurbanne;march\xe9, porte-\xe0-porte;\"Deux\r\nlignes\"\r\n");
+    file.extend_from_slice(b"Hel\xe8ne;Dupr\xe9;HELENE@Example.org;;;;tractage;\r\n");
+    file.extend_from_slice(b"Marc;Petit;marc@;06 12;69200;V\xe9nissieux;;\r\n");
+    file.extend_from_slice(b"Sonia;Roux;sonia@example.org;0033 6 98 76 54 32;69001;Lyon;;\r\n");
+    let (_, page) = import_file(&t, &c, fed, "adherents.csv", file.clone()).await;
+    assert_eq!(count_in(&page, "ajoutée(s)"), 2, "{page}");
+    assert_eq!(count_in(&page, "complétée(s)"), 1, "the second Hélène merges into the first");
+    assert_eq!(count_in(&page, "rejetée(s)"), 1);
+    assert_eq!(t.count("SELECT COUNT(*) FROM people").await, 2);
+    let helene: (String, Option<String>, Option<String>, Option<i64>) =
+        sqlx::query_as("SELECT first_name, email, phone, section_id FROM people WHERE email = 'helene@example.org'")
+            .fetch_one(&t.app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(helene.0, "Hélène");
+    assert_eq!(helene.2.as_deref(), Some("+33612345678"));
+    assert_eq!(helene.3, Some(t.section_id("Villeurbanne").await), "section derived from the commune");
+    assert_eq!(t.count("SELECT COUNT(*) FROM person_tags").await, 3, "tags merged from both rows");
+
+    // The rejected rows come back as a CSV with the reasons, to fix and re-import.
+    let import_id: i64 = sqlx::query_scalar("SELECT MAX(id) FROM imports").fetch_one(&t.app.db.pool).await.unwrap();
+    let rejects =
+        c.get(t.url(&format!("/personnes/import/{import_id}/rejets.csv"))).send().await.unwrap().text().await.unwrap();
+    assert!(rejects.starts_with('\u{feff}'));
+    assert!(
+        rejects.contains("marc@") && rejects.contains("e-mail invalide") && rejects.contains("téléphone invalide"),
+        "{rejects}"
+    );
+
+    // Importing the same file again changes nothing.
+    let (_, page) = import_file(&t, &c, fed, "adherents.csv", file).await;
+    assert_eq!(count_in(&page, "ajoutée(s)"), 0);
+    assert_eq!(count_in(&page, "complétée(s)"), 0);
+    assert_eq!(count_in(&page, "déjà à jour"), 3);
+    assert_eq!(t.count("SELECT COUNT(*) FROM people").await, 2);
+    assert_eq!(t.audit_count("people_imported").await, 2);
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn utf8_bom_nationbuilder_exports_and_empty_files() {
+    let t = TestApp::spawn().await;
+    let c = t.login(COORD_69).await;
+    let fed = t.federation_id("69").await;
+    let nb = "\u{feff}nationbuilder_id,first_name,last_name,email,phone_number,mobile_number,primary_address1,primary_zip,primary_city,tag_list\n\
+              101,Amina,Benali,amina@example.org,,0611223344,\"12, rue de la Paix\",69003,Lyon,\"logement, jeunes\"\n\
+              102,Jean,Martin,jean.martin@example.org,04 78 00 00 00,,,69190,Saint-Fons,\n";
+    let (_, page) = import_file(&t, &c, fed, "nationbuilder-export.csv", nb.as_bytes().to_vec()).await;
+    assert_eq!(count_in(&page, "ajoutée(s)"), 2, "{page}");
+    let amina: (String, Option<String>, String) =
+        sqlx::query_as("SELECT address, phone, external_id FROM people WHERE email = 'amina@example.org'")
+            .fetch_one(&t.app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(amina, ("12, rue de la Paix".to_string(), Some("+33611223344".to_string()), "101".to_string()));
+
+    // Empty file and header-only file: a clear message, nothing staged.
+    for (name, bytes) in [("vide.csv", b"".to_vec()), ("entete.csv", b"Prenom;Nom;Email\r\n".to_vec())] {
+        let form = Form::new().text("federation_id", fed.to_string()).part("file", Part::bytes(bytes).file_name(name));
+        let r = c.post(t.url("/personnes/import")).multipart(form).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{name}");
+        let text = r.text().await.unwrap();
+        assert!(text.contains("vide") || text.contains("en-tête"), "{name}: {text}");
+    }
+    assert_eq!(t.count("SELECT COUNT(*) FROM imports").await, 1);
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erased_people_are_never_reimported_and_leave_no_address_behind() {
+    let t = TestApp::spawn().await;
+    let c = t.login(COORD_69).await;
+    let fed = t.federation_id("69").await;
+    let file = b"prenom,nom,email,telephone\nLucie,Aubrac,lucie.aubrac@example.org,0601020304\n".to_vec();
+    import_file(&t, &c, fed, "a.csv", file.clone()).await;
+    let id: i64 = sqlx::query_scalar("SELECT id FROM people").fetch_one(&t.app.db.pool).await.unwrap();
+    // Consents are recorded, then everything goes with the person.
+    let r = c
+        .post(t.url(&format!("/personnes/{id}/consentements")))
+        .form(&[("purpose", "sms"), ("decision", "accepte")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = c.post(t.url(&format!("/personnes/{id}/effacer"))).form(&[("reason", "erased")]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "confirmation required");
+    let r = c
+        .post(t.url(&format!("/personnes/{id}/effacer")))
+        .form(&[("reason", "erased"), ("confirm", "oui")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    for table in ["people", "person_tags", "consent_events", "person_events"] {
+        assert_eq!(t.count(&format!("SELECT COUNT(*) FROM {table}")).await, 0, "{table}");
+    }
+    assert_eq!(t.audit_count("person_erased").await, 1);
+
+    let (_, page) = import_file(&t, &c, fed, "a.csv", file).await;
+    assert_eq!(count_in(&page, "ajoutée(s)"), 0);
+    assert_eq!(count_in(&page, "non recréée(s)"), 1);
+    assert_eq!(t.count("SELECT COUNT(*) FROM people").await, 0);
+    // Creating by hand is refused too.
+    let r = c
+        .post(t.url("/personnes/nouvelle"))
+        .form(&[
+            ("federation_id", fed.to_string().as_str()),
+            ("email", "Lucie.Aubrac@example.org"),
+            ("category", "curious"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    // No plaintext address anywhere in the database.
+    if t.app.db.backend == terrain::db::Backend::Sqlite {
+        sqlx::query("VACUUM").execute(&t.app.db.pool).await.unwrap();
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&t.app.db.pool).await.unwrap();
+        let path = t.db.url().trim_start_matches("sqlite://").to_string();
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.extend(std::fs::read(format!("{path}-wal")).unwrap_or_default());
+        let hay = String::from_utf8_lossy(&bytes);
+        assert!(!hay.contains("lucie.aubrac@example.org") && !hay.contains("+33601020304"), "address left in the file");
+    }
+    let dump: Vec<String> = sqlx::query_scalar(
+        "SELECT COALESCE(content, '') || rejected_csv || filename FROM imports UNION ALL SELECT details FROM audit_log \
+         UNION ALL SELECT hash FROM suppressions",
+    )
+    .fetch_all(&t.app.db.pool)
+    .await
+    .unwrap();
+    assert!(dump.iter().all(|d| !d.contains("lucie")), "{dump:?}");
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_stay_in_their_federation_and_fields_follow_roles() {
+    let t = TestApp::spawn().await;
+    let c69 = t.login(COORD_69).await;
+    let c29 = t.login(COORD_29).await;
+    let fed69 = t.federation_id("69").await;
+    let fed29 = t.federation_id("29").await;
+    import_file(
+        &t,
+        &c29,
+        fed29,
+        "brest.csv",
+        b"prenom,nom,email,telephone,ville,code postal\nErwan,Le Goff,erwan@example.org,0611111111,Brest,29200\n"
+            .to_vec(),
+    )
+    .await;
+    import_file(&t, &c69, fed69, "lyon.csv", b"prenom,nom,email,telephone,notes,ville,code postal\nMalika,Haddad,malika@example.org,0622222222,Appeler le soir,Villeurbanne,69100\n".to_vec()).await;
+    let erwan: i64 = sqlx::query_scalar("SELECT id FROM people WHERE email = 'erwan@example.org'")
+        .fetch_one(&t.app.db.pool)
+        .await
+        .unwrap();
+    let malika: i64 = sqlx::query_scalar("SELECT id FROM people WHERE email = 'malika@example.org'")
+        .fetch_one(&t.app.db.pool)
+        .await
+        .unwrap();
+    let erwan_import: i64 = sqlx::query_scalar("SELECT id FROM imports WHERE federation_id = $1")
+        .bind(fed29)
+        .fetch_one(&t.app.db.pool)
+        .await
+        .unwrap();
+
+    for path in [
+        format!("/personnes/{erwan}"),
+        format!("/personnes/{erwan}/modifier"),
+        format!("/personnes/{erwan}/donnees.json"),
+        format!("/personnes/import/{erwan_import}"),
+        format!("/personnes/import/{erwan_import}/rejets.csv"),
+    ] {
+        let r = c69.get(t.url(&path)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
+        assert!(!r.text().await.unwrap().contains("Erwan"));
+    }
+    for (path, form) in [
+        (format!("/personnes/{erwan}"), vec![("first_name", "X"), ("category", "curious")]),
+        (format!("/personnes/{erwan}/consentements"), vec![("purpose", "sms"), ("decision", "accepte")]),
+        (format!("/personnes/{erwan}/effacer"), vec![("confirm", "oui")]),
+        (format!("/personnes/import/{erwan_import}"), vec![("category", "member")]),
+    ] {
+        let r = c69.post(t.url(&path)).form(&form).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "POST {path}");
+    }
+    // Listing, searching, exporting: nothing from Finistère, even when asking for it.
+    for path in [
+        "/personnes",
+        "/personnes?q=erwan",
+        &format!("/personnes?federation={fed29}"),
+        "/personnes/export.csv",
+        &format!("/personnes/export.csv?federation={fed29}"),
+    ] {
+        let text = c69.get(t.url(path)).send().await.unwrap().text().await.unwrap();
+        assert!(!text.contains("Erwan") && !text.contains("erwan@"), "{path}");
+    }
+    // Creating a person in another federation is refused.
+    let r = c69
+        .post(t.url("/personnes/nouvelle"))
+        .form(&[("federation_id", fed29.to_string().as_str()), ("last_name", "Intrus"), ("category", "curious")])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status() == StatusCode::FORBIDDEN || r.status() == StatusCode::NOT_FOUND, "{}", r.status());
+    assert_eq!(t.count("SELECT COUNT(*) FROM people WHERE last_name = 'Intrus'").await, 0);
+    assert_eq!(t.count("SELECT COUNT(*) FROM people WHERE first_name = 'Erwan'").await, 1);
+
+    // Field-level rules: national staff see the person but not phone nor notes; activists see no one.
+    let staff = t.login(NATIONAL_STAFF).await;
+    let page = staff.get(t.url(&format!("/personnes/{malika}"))).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Malika") && !page.contains("+33622222222") && !page.contains("Appeler le soir"));
+    let page = c69.get(t.url(&format!("/personnes/{malika}"))).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("+33622222222") && page.contains("Appeler le soir"));
+    let activist = t.login(ACTIVIST_69).await;
+    assert_eq!(activist.get(t.url("/personnes")).send().await.unwrap().status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        activist.get(t.url(&format!("/personnes/{malika}"))).send().await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    assert!(t.audit_count("person_viewed").await >= 2);
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_are_created_edited_exported_and_their_consent_derives_from_the_ledger() {
+    let t = TestApp::spawn().await;
+    let c = t.login(COORD_69).await;
+    let fed = t.federation_id("69").await;
+    let f = fed.to_string();
+    let r = c
+        .post(t.url("/personnes/nouvelle"))
+        .form(&[
+            ("federation_id", f.as_str()),
+            ("first_name", "Zoé"),
+            ("email", "nope"),
+            ("phone", "12"),
+            ("category", "member"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains("dresse e-mail invalide") && text.contains("éléphone invalide"),
+        "every problem at once: {text}"
+    );
+    let r = c
+        .post(t.url("/personnes/nouvelle"))
+        .form(&[
+            ("federation_id", f.as_str()),
+            ("first_name", "Zoé"),
+            ("last_name", "=HYPERLINK(\"x\")"),
+            ("email", "zoe@example.org"),
+            ("postcode", "69200"),
+            ("city", "Vénissieux"),
+            ("category", "member"),
+            ("skills", "santé, Numérique"),
+            ("tags", "jeunes"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let id: i64 = location(&r).trim_start_matches("/personnes/").split('?').next().unwrap().parse().unwrap();
+    let (commune, legal): (Option<String>, String) =
+        sqlx::query_as("SELECT commune_code, legal_basis FROM people WHERE id = $1")
+            .bind(id)
+            .fetch_one(&t.app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(commune.as_deref(), Some("69259"), "commune found from postcode and name");
+    assert_eq!(legal, "membership");
+
+    for (purpose, decision) in
+        [("newsletter_federation", "accepte"), ("newsletter_federation", "refuse"), ("sms", "accepte")]
+    {
+        c.post(t.url(&format!("/personnes/{id}/consentements")))
+            .form(&[("purpose", purpose), ("decision", decision)])
+            .send()
+            .await
+            .unwrap();
+    }
+    let page = c.get(t.url(&format!("/personnes/{id}"))).send().await.unwrap().text().await.unwrap();
+    let row = |label: &str| page[page.find(label).unwrap()..].split("</tr>").next().unwrap().to_string();
+    assert!(
+        row("Lettre d&#39;information de la fédération").contains("refusé")
+            || row("de la fédération").contains("refusé")
+    );
+    assert!(row("Messages SMS").contains("accepté"));
+    assert!(row("Appels téléphoniques").contains("jamais demandé"));
+    assert!(page.contains("Consentement retiré"), "timeline shows the withdrawal");
+    // The ledger is append-only.
+    assert!(sqlx::query("UPDATE consent_events SET granted = 1").execute(&t.app.db.pool).await.is_err());
+    assert!(sqlx::query("DELETE FROM consent_events").execute(&t.app.db.pool).await.is_err());
+
+    let csv = c.get(t.url("/personnes/export.csv")).send().await.unwrap().text().await.unwrap();
+    assert!(csv.starts_with('\u{feff}') && csv.contains("zoe@example.org"));
+    assert!(csv.contains("'=HYPERLINK"), "formulas are neutralised: {csv}");
+    assert_eq!(t.audit_count("people_exported").await, 1);
+
+    let json: serde_json::Value =
+        c.get(t.url(&format!("/personnes/{id}/donnees.json"))).send().await.unwrap().json().await.unwrap();
+    for table in terrain::people::register::PERSONAL_TABLES {
+        assert!(json.get(table).is_some(), "the access export misses {table}");
+    }
+    assert_eq!(json["consent_events"].as_array().unwrap().len(), 3);
+    assert_eq!(t.audit_count("person_exported").await, 1);
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_personal_column_is_in_the_register_and_every_person_table_in_the_export() {
+    let t = TestApp::spawn().await;
+    let columns: Vec<(String, String)> = match t.app.db.backend {
+        terrain::db::Backend::Sqlite => {
+            let mut out = Vec::new();
+            let tables: Vec<String> = sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
+                .fetch_all(&t.app.db.pool)
+                .await
+                .unwrap();
+            for table in tables {
+                let cols: Vec<String> = sqlx::query_scalar(&format!("SELECT name FROM pragma_table_info('{table}')"))
+                    .fetch_all(&t.app.db.pool)
+                    .await
+                    .unwrap();
+                out.extend(cols.into_iter().map(|c| (table.clone(), c)));
+            }
+            out
+        }
+        terrain::db::Backend::Postgres => sqlx::query_as(
+            "SELECT table_name::TEXT, column_name::TEXT FROM information_schema.columns WHERE table_schema = 'public'",
+        )
+        .fetch_all(&t.app.db.pool)
+        .await
+        .unwrap(),
+    };
+    for (table, column) in &columns {
+        // Any table pointing at a person holds personal data: it must be exported and registered.
+        if column == "person_id" {
+            assert!(
+                terrain::people::register::PERSONAL_TABLES.contains(&table.as_str()),
+                "{table} is missing from the register and the export"
+            );
+        }
+        if terrain::people::register::PERSONAL_TABLES.contains(&table.as_str()) {
+            assert!(
+                terrain::people::register::is_declared(table, column),
+                "{table}.{column} is not declared in the register"
+            );
+        }
+    }
+    let c = t.login(COORD_69).await;
+    let page = c.get(t.url("/registre")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("people.email") && page.contains("consent_events.wording_version"));
+    t.stop().await;
+}
