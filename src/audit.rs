@@ -131,6 +131,8 @@ pub fn action_label(action: &str) -> &'static str {
         "people_exported" => "Personnes exportées (CSV)",
         "people_imported" => "Personnes importées",
         "import_rejects_downloaded" => "Rejets d'import téléchargés",
+        "segment_saved" => "Segment enregistré",
+        "segment_deleted" => "Segment supprimé",
         _ => "Autre",
     }
 }

@@ -124,6 +124,18 @@ CREATE TABLE imports (
     finished_at BIGINT
 );
 
+-- Saved audiences: a JSON definition compiled to SQL at use (people::segments). NULL federation: national.
+CREATE TABLE segments (
+    id INTEGER PRIMARY KEY,
+    federation_id BIGINT REFERENCES federations(id),
+    name TEXT NOT NULL,
+    definition TEXT NOT NULL,
+    created_by BIGINT REFERENCES users(id) ON DELETE SET NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX segments_name ON segments(COALESCE(federation_id, 0), name);
+
 INSERT INTO skills (name) VALUES ('Santé'), ('Éducation'), ('La Poste'), ('Transports'), ('Énergie'), ('Logement'),
     ('Agriculture'), ('Industrie'), ('Commerce'), ('Culture'), ('Justice et droit'), ('Fonction publique'),
     ('Collectivités locales'), ('Syndicalisme'), ('Associatif'), ('Numérique'), ('Communication'), ('Graphisme'),

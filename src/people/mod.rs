@@ -8,6 +8,7 @@ pub mod consent;
 pub mod csv_import;
 pub mod import;
 pub mod register;
+pub mod segments;
 
 use hmac::{Hmac, Mac};
 use serde::Serialize;
@@ -143,43 +144,46 @@ pub struct Filter {
     pub tag: String,
     #[serde(default)]
     pub federation: String,
+    /// A saved segment's id.
+    #[serde(default)]
+    pub segment: String,
 }
 
-/// Builds the WHERE clause of a filtered, scoped people query and its text parameters (bound as $1…).
-fn where_clause(access: &Access, perm: Perm, filter: &Filter) -> Result<(String, Vec<String>)> {
+/// Builds the WHERE clause of a filtered, scoped people query, with its bound values.
+async fn where_clause(db: &Db, access: &Access, perm: Perm, filter: &Filter) -> Result<(String, segments::Sql)> {
+    let mut sql = segments::Sql::default();
     let mut clauses = vec![access.filter(perm, "p.federation_id", Some("p.section_id"))];
-    let mut binds: Vec<String> = Vec::new();
     let q = filter.q.trim().to_lowercase().replace(['%', '_'], "");
     if !q.is_empty() {
-        binds.push(format!("%{q}%"));
-        let n = binds.len();
+        let n = sql.text(format!("%{q}%"));
         clauses.push(format!(
-            "(LOWER(p.first_name) LIKE ${n} OR LOWER(p.last_name) LIKE ${n} OR p.email LIKE ${n} \
-             OR LOWER(p.first_name || ' ' || p.last_name) LIKE ${n} OR LOWER(p.city) LIKE ${n})"
+            "(LOWER(p.first_name) LIKE {n} OR LOWER(p.last_name) LIKE {n} OR p.email LIKE {n} \
+             OR LOWER(p.first_name || ' ' || p.last_name) LIKE {n} OR LOWER(p.city) LIKE {n})"
         ));
     }
     if !filter.category.is_empty() {
         if !["member", "sympathiser", "curious"].contains(&filter.category.as_str()) {
             return Err(Error::Invalid("Catégorie inconnue.".into()));
         }
-        binds.push(filter.category.clone());
-        clauses.push(format!("p.category = ${}", binds.len()));
+        clauses.push(format!("p.category = {}", sql.text(filter.category.clone())));
     }
     if !filter.tag.trim().is_empty() {
-        binds.push(filter.tag.trim().to_string());
-        clauses.push(format!(
-            "EXISTS (SELECT 1 FROM person_tags t WHERE t.person_id = p.id AND t.tag = ${})",
-            binds.len()
-        ));
+        let n = sql.text(filter.tag.trim().to_string());
+        clauses.push(format!("EXISTS (SELECT 1 FROM person_tags t WHERE t.person_id = p.id AND t.tag = {n})"));
     }
     if !filter.federation.trim().is_empty() {
         let id: i64 = filter.federation.trim().parse().map_err(|_| Error::Invalid("Fédération invalide.".into()))?;
-        clauses.push(format!("p.federation_id = {id}"));
+        clauses.push(format!("p.federation_id = {}", sql.int(id)));
     }
-    Ok((clauses.join(" AND "), binds))
+    if !filter.segment.trim().is_empty() {
+        let id: i64 = filter.segment.trim().parse().map_err(|_| Error::Invalid("Segment invalide.".into()))?;
+        let segment = segments::get(db, access, id).await?;
+        clauses.push(segments::compile(db, access, &segment.definition, &mut sql).await?);
+    }
+    Ok((clauses.join(" AND "), sql))
 }
 
-/// People the caller may see, newest activity first, with the total count.
+/// People the caller may see, in name order, with the total count.
 pub async fn search(
     db: &Db,
     access: &Access,
@@ -190,25 +194,18 @@ pub async fn search(
     if !access.allows_somewhere(Perm::ViewPeople) {
         return Err(Error::Forbidden);
     }
-    let (cond, binds) = where_clause(access, Perm::ViewPeople, filter)?;
+    let (cond, sql) = where_clause(db, access, Perm::ViewPeople, filter).await?;
     let count_sql = format!("SELECT COUNT(*) FROM people p WHERE {cond}");
-    let mut count = sqlx::query_scalar::<_, i64>(&count_sql);
-    for b in &binds {
-        count = count.bind(b);
-    }
-    let total = count.fetch_one(&db.pool).await?;
-    let sql = format!(
+    let total: i64 = sqlx::query_scalar_with(&count_sql, sql.arguments()?).fetch_one(&db.pool).await?;
+    let list_sql = format!(
         "SELECT p.id, p.first_name, p.last_name, p.email, p.category, p.city, f.name AS federation_name \
          FROM people p JOIN federations f ON f.id = p.federation_id WHERE {cond} \
          ORDER BY p.last_name, p.first_name, p.id LIMIT {limit} OFFSET {offset}",
         limit = limit.clamp(1, 500),
         offset = offset.max(0)
     );
-    let mut q = sqlx::query_as::<_, PersonRow>(&sql);
-    for b in &binds {
-        q = q.bind(b);
-    }
-    Ok((q.fetch_all(&db.pool).await?, total))
+    let rows = sqlx::query_as_with(&list_sql, sql.arguments()?).fetch_all(&db.pool).await?;
+    Ok((rows, total))
 }
 
 /// A person the caller may see, with fields redacted for the caller's role; `NotFound` otherwise.
@@ -719,7 +716,7 @@ pub async fn export_csv(db: &Db, access: &Access, filter: &Filter) -> Result<(St
     if !access.allows_somewhere(Perm::ManagePeople) {
         return Err(Error::Forbidden);
     }
-    let (cond, binds) = where_clause(access, Perm::ManagePeople, filter)?;
+    let (cond, binds) = where_clause(db, access, Perm::ManagePeople, filter).await?;
     let sql = format!(
         "SELECT {PERSON_COLUMNS}, COALESCE((SELECT {agg} FROM person_tags t WHERE t.person_id = p.id), '') AS tag_list \
          FROM people p WHERE {cond} ORDER BY p.last_name, p.first_name, p.id",
@@ -728,11 +725,7 @@ pub async fn export_csv(db: &Db, access: &Access, filter: &Filter) -> Result<(St
             crate::db::Backend::Postgres => "STRING_AGG(t.tag, ', ')",
         }
     );
-    let mut q = sqlx::query(&sql);
-    for b in &binds {
-        q = q.bind(b);
-    }
-    let rows = q.fetch_all(&db.pool).await?;
+    let rows = sqlx::query_with(&sql, binds.arguments()?).fetch_all(&db.pool).await?;
     let mut w = csv::WriterBuilder::new().delimiter(b';').from_writer(Vec::new());
     let header = [
         "id",

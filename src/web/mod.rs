@@ -6,6 +6,7 @@ pub mod error;
 pub mod middleware;
 pub mod pages;
 pub mod people;
+pub mod segments;
 
 use axum::Router;
 use std::time::Duration;
@@ -24,6 +25,7 @@ pub fn router(app: App) -> Router {
         .merge(auth::routes())
         .merge(pages::routes())
         .merge(people::routes())
+        .merge(segments::routes())
         .nest("/api/v1", api::routes())
         .merge(assets::routes())
         .fallback(pages::not_found)

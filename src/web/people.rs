@@ -85,7 +85,14 @@ const PAGE_SIZE: i64 = 50;
 
 fn filter_query(f: &Filter) -> String {
     let enc = super::error::urlencode;
-    format!("q={}&category={}&tag={}&federation={}", enc(&f.q), enc(&f.category), enc(&f.tag), enc(&f.federation))
+    format!(
+        "q={}&category={}&tag={}&federation={}&segment={}",
+        enc(&f.q),
+        enc(&f.category),
+        enc(&f.tag),
+        enc(&f.federation),
+        enc(&f.segment)
+    )
 }
 
 async fn list(State(app): State<App>, viewer: Viewer, Query(q): Query<ListQuery>) -> WebResult<Response> {

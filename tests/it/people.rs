@@ -423,3 +423,131 @@ async fn every_personal_column_is_in_the_register_and_every_person_table_in_the_
     assert!(page.contains("people.email") && page.contains("consent_events.wording_version"));
     t.stop().await;
 }
+
+async fn segment_count(c: &reqwest::Client, t: &TestApp, query: &str) -> (StatusCode, String) {
+    let r = c.get(t.url(&format!("/segments?{query}&compter=1"))).send().await.unwrap();
+    let status = r.status();
+    let page = r.text().await.unwrap();
+    let n = page
+        .find("id=\"segment-count\">")
+        .map(|i| page[i + 19..].split('<').next().unwrap().to_string())
+        .unwrap_or_else(|| format!("no count: {page}"));
+    (status, n)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segments_count_exactly_within_scope_and_compose() {
+    let t = TestApp::spawn().await;
+    let c = t.login(COORD_69).await;
+    let fed = t.federation_id("69").await;
+    let file = "prenom,nom,email,categorie,etiquettes,competences,ville,code postal\n\
+                A,Un,a@example.org,adhérent,\"jeunes, logement\",Santé,Villeurbanne,69100\n\
+                B,Deux,b@example.org,sympathisant,jeunes,,Vénissieux,69200\n\
+                C,Trois,c@example.org,curieux,logement,Santé,Lyon,69001\n\
+                D,Quatre,d@example.org,adhérent,,,Villeurbanne,69100\n";
+    import_file(&t, &c, fed, "s.csv", file.as_bytes().to_vec()).await;
+    let c29 = t.login(COORD_29).await;
+    import_file(
+        &t,
+        &c29,
+        t.federation_id("29").await,
+        "b.csv",
+        b"prenom,nom,email,categorie,etiquettes\nE,Cinq,e@example.org,adherent,jeunes\n".to_vec(),
+    )
+    .await;
+
+    assert_eq!(segment_count(&c, &t, "categorie=member").await.1, "2");
+    assert_eq!(segment_count(&c, &t, "categorie=member&categorie=curious").await.1, "3");
+    assert_eq!(segment_count(&c, &t, "etiquettes=jeunes").await.1, "2", "Finistère's member is out of scope");
+    assert_eq!(segment_count(&c, &t, "etiquettes=jeunes,logement").await.1, "3", "no double counting");
+    let sante: i64 =
+        sqlx::query_scalar("SELECT id FROM skills WHERE name = 'Santé'").fetch_one(&t.app.db.pool).await.unwrap();
+    assert_eq!(segment_count(&c, &t, &format!("competence={sante}&categorie=member")).await.1, "1");
+    let villeurbanne = t.section_id("Villeurbanne").await;
+    assert_eq!(segment_count(&c, &t, &format!("section={villeurbanne}")).await.1, "2");
+    assert_eq!(segment_count(&c, &t, "communes=69259").await.1, "1");
+    assert_eq!(
+        segment_count(&c, &t, "etiquettes=%27%3B%20DROP%20TABLE%20people%3B%20--").await.1,
+        "0",
+        "values are bound, not spliced"
+    );
+    assert_eq!(t.count("SELECT COUNT(*) FROM people").await, 5);
+    let (status, _) = segment_count(&c, &t, "cree_apres=pas-une-date").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(segment_count(&c, &t, "cree_apres=2000-01-01").await.1, "4");
+    assert_eq!(segment_count(&c, &t, "cree_avant=2000-01-01").await.1, "0");
+
+    // Consent state comes from the ledger's latest decision.
+    let a: i64 = sqlx::query_scalar("SELECT id FROM people WHERE email = 'a@example.org'")
+        .fetch_one(&t.app.db.pool)
+        .await
+        .unwrap();
+    let b: i64 = sqlx::query_scalar("SELECT id FROM people WHERE email = 'b@example.org'")
+        .fetch_one(&t.app.db.pool)
+        .await
+        .unwrap();
+    for (id, decision) in [(a, "accepte"), (b, "accepte"), (b, "refuse")] {
+        c.post(t.url(&format!("/personnes/{id}/consentements")))
+            .form(&[("purpose", "newsletter_federation"), ("decision", decision)])
+            .send()
+            .await
+            .unwrap();
+    }
+    assert_eq!(segment_count(&c, &t, "consentement=newsletter_federation:1").await.1, "1");
+    assert_eq!(segment_count(&c, &t, "consentement=newsletter_federation:0").await.1, "3");
+
+    // Save, compose with include/exclude, list its people, export it.
+    let save = |name: &str, criteres: &str| {
+        c.post(t.url("/segments"))
+            .form(&[("criteres", criteres), ("nom", name), ("federation_id", &fed.to_string())])
+            .send()
+    };
+    let r = save("Jeunes", "etiquettes=jeunes").await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let jeunes: i64 = location(&r).rsplit('/').next().unwrap().parse().unwrap();
+    let r = save("Adhérents", "categorie=member").await.unwrap();
+    let members: i64 = location(&r).rsplit('/').next().unwrap().parse().unwrap();
+    assert_eq!(
+        save("Jeunes", "etiquettes=x").await.unwrap().status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "duplicate name"
+    );
+    assert_eq!(segment_count(&c, &t, &format!("inclure={jeunes}&inclure={members}")).await.1, "3");
+    assert_eq!(segment_count(&c, &t, &format!("inclure={jeunes}&exclure={members}")).await.1, "1");
+    let r = save("Jeunes non adhérents", &format!("inclure={jeunes}&exclure={members}")).await.unwrap();
+    let nested: i64 = location(&r).rsplit('/').next().unwrap().parse().unwrap();
+    let page = c.get(t.url(&format!("/segments/{nested}"))).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("id=\"segment-count\">1<") && page.contains("Hors du segment « Adhérents »"), "{page}");
+    let list = c.get(t.url(&format!("/personnes?segment={nested}"))).send().await.unwrap().text().await.unwrap();
+    assert!(list.contains("B Deux") && !list.contains("A Un"));
+    let csv =
+        c.get(t.url(&format!("/personnes/export.csv?segment={nested}"))).send().await.unwrap().text().await.unwrap();
+    assert!(csv.contains("b@example.org") && !csv.contains("a@example.org"));
+
+    // Another federation sees neither the segments nor, through them, the people.
+    for path in [
+        format!("/segments/{jeunes}"),
+        format!("/personnes?segment={jeunes}"),
+        format!("/personnes/export.csv?segment={jeunes}"),
+    ] {
+        assert_eq!(c29.get(t.url(&path)).send().await.unwrap().status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    let (status, _) = segment_count(&c29, &t, &format!("inclure={jeunes}")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let r = c29.post(t.url(&format!("/segments/{jeunes}/supprimer"))).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    // A national segment counts everyone in the caller's scope only.
+    let admin = t.login(ADMIN).await;
+    let r = admin
+        .post(t.url("/segments"))
+        .form(&[("criteres", "etiquettes=jeunes"), ("nom", "Jeunes (national)"), ("federation_id", "")])
+        .send()
+        .await
+        .unwrap();
+    let national: i64 = location(&r).rsplit('/').next().unwrap().parse().unwrap();
+    let page = admin.get(t.url(&format!("/segments/{national}"))).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("id=\"segment-count\">3<"), "{page}");
+    assert_eq!(c.get(t.url(&format!("/segments/{national}"))).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    assert_eq!(t.audit_count("segment_saved").await, 4);
+    t.stop().await;
+}

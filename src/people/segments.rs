@@ -1,0 +1,358 @@
+//! Segments: saved audiences built by coordinators from simple criteria (category, tags, skills, section,
+//! communes, consent state, dates, other segments to include or exclude). A definition compiles to one
+//! parameterised SQL condition on `people p` that runs on both backends; it is always ANDed with the caller's
+//! scope, and counting `people` rows gives an exact count (someone in two included segments counts once).
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+use sqlx::Arguments;
+use sqlx::any::AnyArguments;
+
+use crate::access::{Access, Perm, Scope};
+use crate::db::{Db, now};
+use crate::error::{Error, Result, is_unique_violation};
+
+/// A bound value of a dynamic query.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Bind {
+    Text(String),
+    Int(i64),
+}
+
+/// Collects SQL fragments and their bound values, numbering placeholders `$1`, `$2`…
+#[derive(Default)]
+pub struct Sql {
+    pub binds: Vec<Bind>,
+}
+
+impl Sql {
+    pub fn text(&mut self, v: impl Into<String>) -> String {
+        self.binds.push(Bind::Text(v.into()));
+        format!("${}", self.binds.len())
+    }
+    pub fn int(&mut self, v: i64) -> String {
+        self.binds.push(Bind::Int(v));
+        format!("${}", self.binds.len())
+    }
+    pub fn arguments(&self) -> Result<AnyArguments<'static>> {
+        let mut args = AnyArguments::default();
+        for b in &self.binds {
+            match b {
+                Bind::Text(s) => args.add(s.clone()),
+                Bind::Int(i) => args.add(*i),
+            }
+            .map_err(|e| Error::Internal(anyhow::anyhow!("bind: {e}")))?;
+        }
+        Ok(args)
+    }
+}
+
+/// What a segment selects. Criteria that are set are all required; inside a list, any value matches.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Definition {
+    #[serde(default)]
+    pub categories: Vec<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub skills: Vec<i64>,
+    #[serde(default)]
+    pub sections: Vec<i64>,
+    /// INSEE codes.
+    #[serde(default)]
+    pub communes: Vec<String>,
+    /// Current consent state for a purpose: (purpose, granted).
+    #[serde(default)]
+    pub consent: Option<(String, bool)>,
+    #[serde(default)]
+    pub created_after: Option<i64>,
+    #[serde(default)]
+    pub created_before: Option<i64>,
+    #[serde(default)]
+    pub active_after: Option<i64>,
+    #[serde(default)]
+    pub active_before: Option<i64>,
+    /// In any of these segments.
+    #[serde(default)]
+    pub include: Vec<i64>,
+    /// In none of these segments.
+    #[serde(default)]
+    pub exclude: Vec<i64>,
+}
+
+impl Definition {
+    pub fn is_empty(&self) -> bool {
+        *self == Definition::default()
+    }
+}
+
+/// Nested segments are followed this deep at most (and never in a cycle).
+const MAX_DEPTH: usize = 4;
+
+/// Compiles a definition into a condition on `people p`. Nested segments are read through the scope gate.
+pub async fn compile(db: &Db, access: &Access, def: &Definition, sql: &mut Sql) -> Result<String> {
+    let mut seen = HashSet::new();
+    compile_inner(db, access, def, sql, &mut seen, 0).await
+}
+
+fn compile_inner<'a>(
+    db: &'a Db,
+    access: &'a Access,
+    def: &'a Definition,
+    sql: &'a mut Sql,
+    seen: &'a mut HashSet<i64>,
+    depth: usize,
+) -> std::pin::Pin<Box<dyn Future<Output = Result<String>> + Send + 'a>> {
+    Box::pin(async move {
+        let mut parts: Vec<String> = Vec::new();
+        if !def.categories.is_empty() {
+            let mut values = Vec::new();
+            for c in &def.categories {
+                if !["member", "sympathiser", "curious"].contains(&c.as_str()) {
+                    return Err(Error::Invalid(format!("Catégorie inconnue : {c}.")));
+                }
+                values.push(sql.text(c.clone()));
+            }
+            parts.push(format!("p.category IN ({})", values.join(", ")));
+        }
+        if !def.tags.is_empty() {
+            let values: Vec<String> = def.tags.iter().map(|t| sql.text(t.trim().to_string())).collect();
+            parts.push(format!(
+                "EXISTS (SELECT 1 FROM person_tags t WHERE t.person_id = p.id AND t.tag IN ({}))",
+                values.join(", ")
+            ));
+        }
+        if !def.skills.is_empty() {
+            let values: Vec<String> = def.skills.iter().map(|s| sql.int(*s)).collect();
+            parts.push(format!(
+                "EXISTS (SELECT 1 FROM person_skills s WHERE s.person_id = p.id AND s.skill_id IN ({}))",
+                values.join(", ")
+            ));
+        }
+        if !def.sections.is_empty() {
+            let values: Vec<String> = def.sections.iter().map(|s| sql.int(*s)).collect();
+            parts.push(format!("p.section_id IN ({})", values.join(", ")));
+        }
+        if !def.communes.is_empty() {
+            let values: Vec<String> = def.communes.iter().map(|c| sql.text(c.trim().to_string())).collect();
+            parts.push(format!("p.commune_code IN ({})", values.join(", ")));
+        }
+        if let Some((purpose, granted)) = &def.consent {
+            if !super::consent::PURPOSES.iter().any(|(p, _)| p == purpose) {
+                return Err(Error::Invalid("Finalité de consentement inconnue.".into()));
+            }
+            let p1 = sql.text(purpose.clone());
+            // The latest decision for the purpose is a grant.
+            let granted_now = format!(
+                "EXISTS (SELECT 1 FROM consent_events c WHERE c.person_id = p.id AND c.purpose = {p1} AND c.granted = 1 \
+                 AND c.id = (SELECT MAX(c2.id) FROM consent_events c2 WHERE c2.person_id = p.id AND c2.purpose = {p1}))"
+            );
+            parts.push(if *granted { granted_now } else { format!("NOT {granted_now}") });
+        }
+        for (value, column, op) in [
+            (def.created_after, "p.created_at", ">="),
+            (def.created_before, "p.created_at", "<"),
+            (def.active_after, "p.last_activity_at", ">="),
+            (def.active_before, "p.last_activity_at", "<"),
+        ] {
+            if let Some(v) = value {
+                parts.push(format!("{column} {op} {}", sql.int(v)));
+            }
+        }
+        if !def.include.is_empty() || !def.exclude.is_empty() {
+            if depth >= MAX_DEPTH {
+                return Err(Error::Invalid("Trop de segments imbriqués les uns dans les autres.".into()));
+            }
+            let mut included = Vec::new();
+            for id in &def.include {
+                included.push(nested(db, access, *id, sql, seen, depth).await?);
+            }
+            if !included.is_empty() {
+                parts.push(format!("({})", included.join(" OR ")));
+            }
+            for id in &def.exclude {
+                let cond = nested(db, access, *id, sql, seen, depth).await?;
+                parts.push(format!("NOT ({cond})"));
+            }
+        }
+        Ok(if parts.is_empty() { "(1=1)".into() } else { format!("({})", parts.join(" AND ")) })
+    })
+}
+
+async fn nested(
+    db: &Db,
+    access: &Access,
+    id: i64,
+    sql: &mut Sql,
+    seen: &mut HashSet<i64>,
+    depth: usize,
+) -> Result<String> {
+    if !seen.insert(id) {
+        return Err(Error::Invalid("Un segment ne peut pas s'inclure lui-même.".into()));
+    }
+    let segment = get(db, access, id).await?;
+    let cond = compile_inner(db, access, &segment.definition, sql, seen, depth + 1).await?;
+    seen.remove(&id);
+    Ok(cond)
+}
+
+/// Exact number of people the caller may see in a definition.
+pub async fn count(db: &Db, access: &Access, def: &Definition) -> Result<i64> {
+    if !access.allows_somewhere(Perm::ViewPeople) {
+        return Err(Error::Forbidden);
+    }
+    let mut sql = Sql::default();
+    let cond = compile(db, access, def, &mut sql).await?;
+    let scope = access.filter(Perm::ViewPeople, "p.federation_id", Some("p.section_id"));
+    let q = format!("SELECT COUNT(*) FROM people p WHERE {scope} AND {cond}");
+    Ok(sqlx::query_scalar_with(&q, sql.arguments()?).fetch_one(&db.pool).await?)
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Segment {
+    pub id: i64,
+    pub federation_id: Option<i64>,
+    pub name: String,
+    pub definition: Definition,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Segment {
+    pub fn scope(&self) -> Scope {
+        match self.federation_id {
+            Some(federation_id) => Scope::Federation { federation_id },
+            None => Scope::National,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct SegmentRow {
+    id: i64,
+    federation_id: Option<i64>,
+    name: String,
+    definition: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<SegmentRow> for Segment {
+    type Error = Error;
+    fn try_from(r: SegmentRow) -> Result<Segment> {
+        Ok(Segment {
+            id: r.id,
+            federation_id: r.federation_id,
+            name: r.name,
+            definition: serde_json::from_str(&r.definition).map_err(anyhow::Error::from)?,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+/// Segments are visible where their federation is (national segments to national roles).
+fn visible(access: &Access) -> String {
+    let fed = access.filter(Perm::ViewPeople, "s.federation_id", None);
+    if access.grants.iter().any(|g| g.scope == Scope::National) {
+        "(1=1)".into()
+    } else {
+        format!("(s.federation_id IS NOT NULL AND {fed})")
+    }
+}
+
+pub async fn get(db: &Db, access: &Access, id: i64) -> Result<Segment> {
+    let sql = format!(
+        "SELECT s.id, s.federation_id, s.name, s.definition, s.created_at, s.updated_at FROM segments s \
+         WHERE s.id = $1 AND {}",
+        visible(access)
+    );
+    let row: SegmentRow = sqlx::query_as(&sql).bind(id).fetch_optional(&db.pool).await?.ok_or(Error::NotFound)?;
+    row.try_into()
+}
+
+pub async fn list(db: &Db, access: &Access) -> Result<Vec<Segment>> {
+    if !access.allows_somewhere(Perm::ViewPeople) {
+        return Err(Error::Forbidden);
+    }
+    let sql = format!(
+        "SELECT s.id, s.federation_id, s.name, s.definition, s.created_at, s.updated_at FROM segments s \
+         WHERE {} ORDER BY s.name",
+        visible(access)
+    );
+    let rows: Vec<SegmentRow> = sqlx::query_as(&sql).fetch_all(&db.pool).await?;
+    rows.into_iter().map(Segment::try_from).collect()
+}
+
+/// Saves a segment for a federation (or nationally, for national roles). Checks it compiles first.
+pub async fn save(
+    db: &Db,
+    access: &Access,
+    federation_id: Option<i64>,
+    name: &str,
+    def: &Definition,
+) -> Result<Segment> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 120 {
+        return Err(Error::Invalid("Donnez au segment un nom de 1 à 120 caractères.".into()));
+    }
+    let scope = match federation_id {
+        Some(federation_id) => Scope::Federation { federation_id },
+        None => Scope::National,
+    };
+    if !access.allows(Perm::ManagePeople, scope) {
+        return Err(Error::Forbidden);
+    }
+    compile(db, access, def, &mut Sql::default()).await?;
+    let t = now();
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO segments (federation_id, name, definition, created_by, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
+    )
+    .bind(federation_id)
+    .bind(name)
+    .bind(serde_json::to_string(def).map_err(anyhow::Error::from)?)
+    .bind(access.user_id)
+    .bind(t)
+    .fetch_one(&db.pool)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) { Error::Conflict("Un segment porte déjà ce nom.".into()) } else { e.into() }
+    })?;
+    get(db, access, id).await
+}
+
+pub async fn delete(db: &Db, access: &Access, segment: &Segment) -> Result<()> {
+    if !access.allows(Perm::ManagePeople, segment.scope()) {
+        return Err(Error::Forbidden);
+    }
+    sqlx::query("DELETE FROM segments WHERE id = $1").bind(segment.id).execute(&db.pool).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_in_order() {
+        let mut sql = Sql::default();
+        assert_eq!(sql.text("a"), "$1");
+        assert_eq!(sql.int(3), "$2");
+        assert_eq!(sql.binds, vec![Bind::Text("a".into()), Bind::Int(3)]);
+    }
+
+    #[test]
+    fn definitions_round_trip_as_json() {
+        let d = Definition {
+            categories: vec!["member".into()],
+            consent: Some(("sms".into(), true)),
+            ..Definition::default()
+        };
+        let json = serde_json::to_string(&d).unwrap();
+        assert_eq!(serde_json::from_str::<Definition>(&json).unwrap(), d);
+        assert!(Definition::default().is_empty());
+        assert_eq!(serde_json::from_str::<Definition>("{}").unwrap(), Definition::default());
+    }
+}
