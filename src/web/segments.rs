@@ -55,10 +55,8 @@ fn ids(pairs: &Pairs, key: &str, label: &str) -> Result<Vec<i64>, Error> {
 
 /// Reads the builder's fields into a definition (French messages for bad values).
 pub fn definition_from(pairs: &Pairs) -> Result<Definition, Error> {
-    let consent = match first(pairs, "consentement").split_once(':') {
-        Some((purpose, state)) => Some((purpose.to_string(), state == "1")),
-        None => None,
-    };
+    let consent =
+        first(pairs, "consentement").split_once(':').map(|(purpose, state)| (purpose.to_string(), state == "1"));
     Ok(Definition {
         categories: values(pairs, "categorie").map(str::to_string).collect(),
         tags: values(pairs, "etiquettes")
