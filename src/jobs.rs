@@ -136,6 +136,7 @@ impl Runner {
                 let r = async {
                     crate::auth::session::purge_expired(&self.db).await?;
                     crate::auth::throttle::purge_old(&self.db).await?;
+                    crate::people::selfservice::purge_expired(&self.db).await?;
                     sqlx::query("DELETE FROM jobs WHERE state = 'done' AND updated_at < $1")
                         .bind(now() - 7 * 86_400)
                         .execute(&self.db.pool)

@@ -124,6 +124,29 @@ CREATE TABLE imports (
     finished_at BIGINT
 );
 
+-- Public sign-ups waiting for the e-mailed confirmation (double opt-in); purged after 7 days.
+CREATE TABLE signups (
+    token_hash TEXT PRIMARY KEY,
+    federation_id BIGINT NOT NULL REFERENCES federations(id),
+    email TEXT NOT NULL,
+    first_name TEXT NOT NULL DEFAULT '',
+    last_name TEXT NOT NULL DEFAULT '',
+    postcode TEXT NOT NULL DEFAULT '',
+    -- Comma-separated consent purposes ticked on the form.
+    purposes TEXT NOT NULL,
+    ip TEXT NOT NULL DEFAULT '',
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+
+-- Self-service links (access, rectification, objection, erasure) sent to an address; valid one hour.
+CREATE TABLE person_links (
+    token_hash TEXT PRIMARY KEY,
+    email TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+
 -- Saved audiences: a JSON definition compiled to SQL at use (people::segments). NULL federation: national.
 CREATE TABLE segments (
     id INTEGER PRIMARY KEY,

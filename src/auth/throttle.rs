@@ -52,6 +52,25 @@ pub async fn reset_allowed(db: &Db, account: &str) -> anyhow::Result<bool> {
     Ok(count(db, "account_key", account, now() - RESET_WINDOW, false).await? < RESETS)
 }
 
+/// Public forms (sign-up, self-service links): at most 20 submissions per address per hour.
+pub const PUBLIC_FORMS: i64 = 20;
+
+pub async fn public_form_allowed(db: &Db, ip: &str) -> anyhow::Result<bool> {
+    let key = account_key("public_form", "");
+    let n: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM login_attempts WHERE ip_key = $1 AND account_key = $2 AND at > $3")
+            .bind(ip)
+            .bind(&key)
+            .bind(now() - 3600)
+            .fetch_one(&db.pool)
+            .await?;
+    Ok(n < PUBLIC_FORMS)
+}
+
+pub async fn record_public_form(db: &Db, ip: &str) -> anyhow::Result<()> {
+    record(db, ip, &account_key("public_form", ""), true).await
+}
+
 pub async fn record(db: &Db, ip: &str, account: &str, succeeded: bool) -> anyhow::Result<()> {
     sqlx::query("INSERT INTO login_attempts (ip_key, account_key, succeeded, at) VALUES ($1, $2, $3, $4)")
         .bind(ip)

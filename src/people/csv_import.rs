@@ -725,7 +725,8 @@ pub fn validate_row(mapping: &[Field], row: &Row) -> Result<Candidate, Vec<Strin
         }
     }
 
-    candidate.tags = split_list(&values[Field::Tags as usize]);
+    // Tags are stored in lower case so that "Tractage" and "tractage" are one tag everywhere (search, segments).
+    candidate.tags = split_list(&values[Field::Tags as usize]).into_iter().map(|t| t.to_lowercase()).collect();
     for tag in candidate.tags.iter().filter(|t| t.chars().count() > MAX_SHORT_CHARS) {
         errors.push(format!("étiquette trop longue (plus de {MAX_SHORT_CHARS} caractères) : {}", quote(tag)));
     }
@@ -1568,7 +1569,7 @@ mod tests {
                 city: "Bourg-en-Bresse".into(),
                 commune_code: "01053".into(),
                 category: Some(super::Category::Member),
-                tags: strings(&["tractage", "Porte-à-porte"]),
+                tags: strings(&["tractage", "porte-à-porte"]),
                 skills: strings(&["graphisme"]),
                 notes: "Disponible le samedi.\nA une voiture.".into(),
                 external_id: "12345".into(),
@@ -1711,7 +1712,7 @@ mod tests {
             ),
         )
         .unwrap();
-        assert_eq!(c.tags, strings(&["Tractage", "porte-à-porte", "PHONING", "Réseaux"]));
+        assert_eq!(c.tags, strings(&["tractage", "porte-à-porte", "phoning", "réseaux"]));
         assert_eq!(c.skills, strings(&["Rédaction"]));
     }
 

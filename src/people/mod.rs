@@ -9,6 +9,7 @@ pub mod csv_import;
 pub mod import;
 pub mod register;
 pub mod segments;
+pub mod selfservice;
 
 use hmac::{Hmac, Mac};
 use serde::Serialize;
@@ -67,6 +68,23 @@ impl Person {
 
     pub fn legal_basis_label(&self) -> &'static str {
         legal_basis_label(&self.legal_basis)
+    }
+
+    /// The phone as French people write it: "06 12 34 56 78" for French numbers, E.164 otherwise.
+    pub fn phone_display(&self) -> String {
+        match self.phone.as_deref() {
+            Some(p) if p.starts_with("+33") && p.len() == 12 => {
+                let national = format!("0{}", &p[3..]);
+                national
+                    .as_bytes()
+                    .chunks(2)
+                    .map(|c| String::from_utf8_lossy(c).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            }
+            Some(p) => p.to_string(),
+            None => String::new(),
+        }
     }
 
     /// Removes the fields the caller's role may not see (field-level rule).
@@ -168,7 +186,7 @@ async fn where_clause(db: &Db, access: &Access, perm: Perm, filter: &Filter) -> 
         clauses.push(format!("p.category = {}", sql.text(filter.category.clone())));
     }
     if !filter.tag.trim().is_empty() {
-        let n = sql.text(filter.tag.trim().to_string());
+        let n = sql.text(filter.tag.trim().to_lowercase());
         clauses.push(format!("EXISTS (SELECT 1 FROM person_tags t WHERE t.person_id = p.id AND t.tag = {n})"));
     }
     if !filter.federation.trim().is_empty() {
@@ -666,27 +684,50 @@ pub async fn erase(db: &Db, access: &Access, person: &Person, reason: &str) -> R
     if !access.allows(Perm::ManagePeople, person.scope()) {
         return Err(Error::Forbidden);
     }
-    // The redacted copy may lack the phone: read the identifiers from the row itself.
+    erase_unchecked(db, person, reason).await
+}
+
+/// [`erase`] once the caller's right is established (staff in scope, or the person through self-service).
+pub(crate) async fn erase_unchecked(db: &Db, person: &Person, reason: &str) -> Result<()> {
+    // The copy we were given may be redacted: read the identifiers from the row itself.
     let (email, phone): (Option<String>, Option<String>) =
         sqlx::query_as("SELECT email, phone FROM people WHERE id = $1").bind(person.id).fetch_one(&db.pool).await?;
-    let pepper = pepper(db).await?;
-    let reason = if reason == "objected" { "objected" } else { "erased" };
     let mut tx = db.pool.begin().await?;
+    suppress_in(&mut tx, &pepper(db).await?, email.as_deref(), phone.as_deref(), reason).await?;
+    sqlx::query("DELETE FROM people WHERE id = $1").bind(person.id).execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Adds an address and/or phone to the suppression list (keyed hashes only).
+pub async fn suppress(db: &Db, email: Option<&str>, phone: Option<&str>, reason: &str) -> Result<()> {
+    let mut tx = db.pool.begin().await?;
+    suppress_in(&mut tx, &pepper(db).await?, email, phone, reason).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn suppress_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    pepper: &str,
+    email: Option<&str>,
+    phone: Option<&str>,
+    reason: &str,
+) -> Result<()> {
+    let reason = if reason == "objected" { "objected" } else { "erased" };
     for (kind, value) in [("email", email), ("phone", phone)] {
         if let Some(v) = value {
             sqlx::query(
                 "INSERT INTO suppressions (hash, kind, reason, at) VALUES ($1, $2, $3, $4) ON CONFLICT (hash) DO NOTHING",
             )
-            .bind(suppression_hash(&pepper, kind, &v))
+            .bind(suppression_hash(pepper, kind, v))
             .bind(kind)
             .bind(reason)
             .bind(now())
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         }
     }
-    sqlx::query("DELETE FROM people WHERE id = $1").bind(person.id).execute(&mut *tx).await?;
-    tx.commit().await?;
     Ok(())
 }
 

@@ -117,7 +117,7 @@ fn compile_inner<'a>(
             parts.push(format!("p.category IN ({})", values.join(", ")));
         }
         if !def.tags.is_empty() {
-            let values: Vec<String> = def.tags.iter().map(|t| sql.text(t.trim().to_string())).collect();
+            let values: Vec<String> = def.tags.iter().map(|t| sql.text(t.trim().to_lowercase())).collect();
             parts.push(format!(
                 "EXISTS (SELECT 1 FROM person_tags t WHERE t.person_id = p.id AND t.tag IN ({}))",
                 values.join(", ")

@@ -18,7 +18,7 @@ pub fn request_span(req: &Request) -> tracing::Span {
 
 /// Paths that carry a secret (single-use links) are logged without it.
 pub fn loggable_path(path: &str) -> &str {
-    for prefix in ["/mot-de-passe/", "/invitation/"] {
+    for prefix in ["/mot-de-passe/", "/invitation/", "/inscription/confirmer/", "/mes-donnees/"] {
         if path.starts_with(prefix) {
             return prefix;
         }
@@ -80,7 +80,8 @@ pub fn is_cross_origin(headers: &HeaderMap, public_url: &str) -> bool {
 /// GET handlers never change state.
 pub async fn csrf(State(app): State<App>, req: Request, next: Next) -> Response {
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if !safe && is_cross_origin(req.headers(), &app.config.public_url) {
+    let exempt = super::public::is_public_cross_site_form(req.uri().path());
+    if !safe && !exempt && is_cross_origin(req.headers(), &app.config.public_url) {
         tracing::warn!(path = %req.uri().path(), "cross-origin request refused");
         return (StatusCode::FORBIDDEN, "Requête refusée : elle ne vient pas de ce site (protection CSRF).")
             .into_response();

@@ -6,6 +6,7 @@ pub mod error;
 pub mod middleware;
 pub mod pages;
 pub mod people;
+pub mod public;
 pub mod segments;
 
 use axum::Router;
@@ -26,6 +27,7 @@ pub fn router(app: App) -> Router {
         .merge(pages::routes())
         .merge(people::routes())
         .merge(segments::routes())
+        .merge(public::routes())
         .nest("/api/v1", api::routes())
         .merge(assets::routes())
         .fallback(pages::not_found)

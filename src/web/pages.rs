@@ -134,6 +134,16 @@ impl Layout {
 #[cfg(test)]
 mod tests {
     #[test]
+    fn times_are_shown_in_paris_time() {
+        // 2026-01-15 12:00 UTC is 13:00 in winter; 2026-07-15 12:00 UTC is 14:00 in summer.
+        assert_eq!(super::format_time(1_768_478_400), "15/01/2026 13:00");
+        assert_eq!(super::format_time(1_784_116_800), "15/07/2026 14:00");
+        // The switch: 2026-03-29 01:00 UTC (02:00 CET becomes 03:00 CEST).
+        assert_eq!(super::format_time(1_774_745_999), "29/03/2026 01:59");
+        assert_eq!(super::format_time(1_774_746_000), "29/03/2026 03:00");
+    }
+
+    #[test]
     fn integers_are_grouped_the_french_way() {
         assert_eq!(super::format_int(1_914_667), "1\u{202f}914\u{202f}667");
         assert_eq!(super::format_int(266), "266");
@@ -167,13 +177,29 @@ pub fn render_status(status: StatusCode, t: impl Template) -> WebResult<Response
     Ok((status, Html(t.render()?)).into_response())
 }
 
-/// Formats a Unix time as a French date and time (Paris time is left to a later issue: UTC shown).
-pub fn format_time(unix: i64) -> String {
-    let Ok(t) = time::OffsetDateTime::from_unix_timestamp(unix) else {
-        return String::new();
+/// Offset of Paris from UTC at a given instant: CET (+1 h), or CEST (+2 h) from the last Sunday of March
+/// 01:00 UTC to the last Sunday of October 01:00 UTC (EU rule since 1996).
+fn paris_offset(t: time::OffsetDateTime) -> i64 {
+    let last_sunday = |month: time::Month| {
+        let first_next = if month == time::Month::December {
+            time::Date::from_calendar_date(t.year() + 1, time::Month::January, 1)
+        } else {
+            time::Date::from_calendar_date(t.year(), month.next(), 1)
+        }
+        .expect("valid date");
+        let last = first_next.previous_day().expect("valid date");
+        let back = last.weekday().number_days_from_sunday() as i64;
+        (last - time::Duration::days(back)).with_hms(1, 0, 0).expect("valid time").assume_utc()
     };
-    let fmt = time::macros::format_description!("[day]/[month]/[year] [hour]:[minute] UTC");
-    t.format(&fmt).unwrap_or_default()
+    if t >= last_sunday(time::Month::March) && t < last_sunday(time::Month::October) { 7200 } else { 3600 }
+}
+
+/// Formats a Unix time as a French date and time, in Paris time.
+pub fn format_time(unix: i64) -> String {
+    let Ok(utc) = time::OffsetDateTime::from_unix_timestamp(unix) else { return String::new() };
+    let local = utc + time::Duration::seconds(paris_offset(utc));
+    let fmt = time::macros::format_description!("[day]/[month]/[year] [hour]:[minute]");
+    local.format(&fmt).unwrap_or_default()
 }
 
 /// 1914667 → "1 914 667" (French grouping with narrow no-break spaces).
@@ -263,6 +289,18 @@ async fn dashboard(State(app): State<App>, viewer: Viewer) -> WebResult<Response
 // ---------------------------------------------------------------------------------------------------
 // Federations and sections
 
+/// Plain HTML a federation can paste into its own website: posts to our public sign-up route.
+fn signup_snippet(base: &str, code: &str) -> String {
+    format!(
+        "<form method=\"post\" action=\"{base}/inscription/{code}\">\n\
+         <label>Adresse e-mail <input type=\"email\" name=\"email\" required></label>\n\
+         <label>Code postal <input name=\"postcode\" inputmode=\"numeric\" maxlength=\"5\"></label>\n\
+         <label><input type=\"checkbox\" name=\"newsletter_federation\" value=\"1\" checked> Recevoir la lettre de la fédération</label>\n\
+         <input name=\"site\" tabindex=\"-1\" autocomplete=\"off\" style=\"position:absolute;left:-10000px\" aria-hidden=\"true\">\n\
+         <button type=\"submit\">Je m'inscris</button>\n</form>"
+    )
+}
+
 #[derive(Template)]
 #[template(path = "federations.html")]
 struct FederationsPage {
@@ -292,6 +330,9 @@ struct FederationPage {
     members: Option<Vec<users::UserRow>>,
     can_manage_sections: bool,
     can_invite: bool,
+    /// The public sign-up form and its embeddable HTML, for those who manage the federation's people.
+    signup_url: Option<String>,
+    signup_snippet: String,
 }
 
 async fn federation(
@@ -315,6 +356,10 @@ async fn federation(
         members,
         can_manage_sections: a.allows(Perm::ManageSections, f.scope()),
         can_invite: a.allows(Perm::ManageUsers, f.scope()),
+        signup_url: a
+            .allows(Perm::ManagePeople, f.scope())
+            .then(|| format!("{}/inscription/{}", app.config.base_url(), f.code)),
+        signup_snippet: signup_snippet(&app.config.base_url(), &f.code),
         federation: f,
     })
 }

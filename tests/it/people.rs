@@ -411,7 +411,9 @@ async fn every_personal_column_is_in_the_register_and_every_person_table_in_the_
                 "{table} is missing from the register and the export"
             );
         }
-        if terrain::people::register::PERSONAL_TABLES.contains(&table.as_str()) {
+        if terrain::people::register::PERSONAL_TABLES.contains(&table.as_str())
+            || terrain::people::register::TRANSIENT_TABLES.contains(&table.as_str())
+        {
             assert!(
                 terrain::people::register::is_declared(table, column),
                 "{table}.{column} is not declared in the register"
@@ -549,5 +551,176 @@ async fn segments_count_exactly_within_scope_and_compose() {
     assert!(page.contains("id=\"segment-count\">3<"), "{page}");
     assert_eq!(c.get(t.url(&format!("/segments/{national}"))).send().await.unwrap().status(), StatusCode::NOT_FOUND);
     assert_eq!(t.audit_count("segment_saved").await, 4);
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_sign_up_needs_the_emailed_confirmation_and_records_consent_with_proof() {
+    let t = TestApp::spawn().await;
+    let anon = t.client();
+    let form = [
+        ("first_name", "Nina"),
+        ("email", "nina@example.org"),
+        ("postcode", "69100"),
+        ("newsletter_federation", "1"),
+        ("alerts", "1"),
+    ];
+    // From another site (the form embedded on the federation's website): accepted.
+    let r = anon
+        .post(t.url("/inscription/69"))
+        .header("origin", "https://ps-rhone.example")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("Un e-mail vient de vous être envoyé"));
+    assert_eq!(t.count("SELECT COUNT(*) FROM people").await, 0, "nothing before confirmation");
+    let mail = t.last_mail_to("nina@example.org").await;
+    let link = link_in(&mail, "/inscription/confirmer/");
+    // Opening the link (or a mail scanner fetching it) does not confirm.
+    assert_eq!(anon.get(t.url(&link)).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(t.count("SELECT COUNT(*) FROM people").await, 0);
+    let r = anon.post(t.url(&link)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(anon.post(t.url(&link)).send().await.unwrap().status(), StatusCode::GONE, "single use");
+    let (id, category, basis, section): (i64, String, String, Option<i64>) =
+        sqlx::query_as("SELECT id, category, legal_basis, section_id FROM people WHERE email = 'nina@example.org'")
+            .fetch_one(&t.app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!((category.as_str(), basis.as_str()), ("curious", "consent"));
+    assert_eq!(section, Some(t.section_id("Villeurbanne").await));
+    let consents: Vec<(String, i64, String, String)> = sqlx::query_as(
+        "SELECT purpose, granted, source, wording_version FROM consent_events WHERE person_id = $1 ORDER BY purpose",
+    )
+    .bind(id)
+    .fetch_all(&t.app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(consents.len(), 2);
+    assert!(consents.iter().all(|(_, g, s, w)| *g == 1 && s == "form" && !w.is_empty()));
+
+    // Bots filling the honeypot, bad input, unknown federations.
+    let r = anon
+        .post(t.url("/inscription/69"))
+        .form(&[("email", "bot@example.org"), ("site", "http://spam"), ("alerts", "1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    t.drain_jobs().await;
+    assert_eq!(t.count("SELECT COUNT(*) FROM signups WHERE email = 'bot@example.org'").await, 0);
+    let r = anon
+        .post(t.url("/inscription/69"))
+        .form(&[("email", "pas-une-adresse"), ("alerts", "1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(anon.get(t.url("/inscription/00")).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_see_correct_object_and_erase_their_own_data_through_an_emailed_link() {
+    let t = TestApp::spawn().await;
+    let coord = t.login(COORD_69).await;
+    let c29 = t.login(COORD_29).await;
+    import_file(
+        &t,
+        &coord,
+        t.federation_id("69").await,
+        "a.csv",
+        b"prenom,nom,email,telephone\nPaul,Dubois,paul@example.org,0611111111\n".to_vec(),
+    )
+    .await;
+    import_file(
+        &t,
+        &c29,
+        t.federation_id("29").await,
+        "b.csv",
+        b"prenom,nom,email\nPaul,Dubois,paul@example.org\n".to_vec(),
+    )
+    .await;
+    let anon = t.client();
+    let r = anon.post(t.url("/mes-donnees")).form(&[("email", "Paul@Example.org")]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // Unknown addresses get the same answer and no mail.
+    let r = anon.post(t.url("/mes-donnees")).form(&[("email", "inconnu@example.org")]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let mail = t.last_mail_to("paul@example.org").await;
+    let link = link_in(&mail, "/mes-donnees/");
+    assert_eq!(t.count("SELECT COUNT(*) FROM outbox WHERE to_addr = 'inconnu@example.org'").await, 0);
+
+    let page = anon.get(t.url(&link)).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Fédération Rhône") && page.contains("Fédération Finistère"), "both records");
+    let json: serde_json::Value =
+        anon.get(t.url(&format!("{link}/donnees.json"))).send().await.unwrap().json().await.unwrap();
+    assert_eq!(json["records"].as_array().unwrap().len(), 2);
+    let rhone: i64 = sqlx::query_scalar(
+        "SELECT p.id FROM people p JOIN federations f ON f.id = p.federation_id WHERE f.code = '69'",
+    )
+    .fetch_one(&t.app.db.pool)
+    .await
+    .unwrap();
+    let r = anon
+        .post(t.url(&format!("{link}/corriger/{rhone}")))
+        .form(&[
+            ("first_name", "Paul"),
+            ("last_name", "Dubois-Martin"),
+            ("phone", "06 22 22 22 22"),
+            ("postcode", "69003"),
+            ("city", "Lyon"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (last, phone): (String, Option<String>) = sqlx::query_as("SELECT last_name, phone FROM people WHERE id = $1")
+        .bind(rhone)
+        .fetch_one(&t.app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!((last.as_str(), phone.as_deref()), ("Dubois-Martin", Some("+33622222222")));
+    let r = anon
+        .post(t.url(&format!("{link}/consentement/{rhone}")))
+        .form(&[("purpose", "sms"), ("decision", "refuse")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        t.count(&format!("SELECT COUNT(*) FROM consent_events WHERE person_id = {rhone} AND source = 'self_service'"))
+            .await,
+        1
+    );
+    // A link cannot reach someone else's record.
+    let other: i64 = sqlx::query_scalar("SELECT id FROM people WHERE email <> 'paul@example.org' ORDER BY id LIMIT 1")
+        .fetch_optional(&t.app.db.pool)
+        .await
+        .unwrap()
+        .unwrap_or(999_999);
+    let r = anon.post(t.url(&format!("{link}/corriger/{other}"))).form(&[("first_name", "X")]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(anon.get(t.url("/mes-donnees/not-a-token")).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+
+    let r = anon
+        .post(t.url(&format!("{link}/effacer")))
+        .form(&[("reason", "objected"), ("confirm", "oui")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(t.count("SELECT COUNT(*) FROM people WHERE email = 'paul@example.org'").await, 0);
+    assert_eq!(t.count("SELECT COUNT(*) FROM suppressions WHERE reason = 'objected'").await, 2);
+    assert_eq!(
+        anon.get(t.url(&link)).send().await.unwrap().status(),
+        StatusCode::NOT_FOUND,
+        "the link dies with the data"
+    );
+    // A new sign-up with the same address is silently dropped.
+    anon.post(t.url("/inscription/69")).form(&[("email", "paul@example.org"), ("alerts", "1")]).send().await.unwrap();
+    assert_eq!(t.count("SELECT COUNT(*) FROM signups").await, 0);
     t.stop().await;
 }

@@ -1,0 +1,370 @@
+// Browser tests of the address book on a phone: CSV import with preview and background job, segment builder
+// and saved segment, person page (timeline, consent recorded with the keyboard). Run with
+// `node --test tests/browser/` (scripts/test does it) with TERRAIN_BIN pointing at the built binary (default:
+// target/debug/terrain).
+//
+// Same setup as shell.test.mjs: the file starts `terrain demo` itself on a free loopback port with a fresh
+// SQLite database (the demo seeds no people, so the counts below are exact), and drives Debian's Chromium
+// (/usr/bin/chromium) headless. The tests run in order and share one logged-in browser context: each step
+// builds on the data the previous one created.
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, mkdir, readdir, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const REPO = path.resolve(HERE, '..', '..');
+const TERRAIN_BIN = process.env.TERRAIN_BIN || path.join(REPO, 'target', 'debug', 'terrain');
+const CHROMIUM = process.env.TERRAIN_CHROMIUM || '/usr/bin/chromium';
+const PASSWORD = 'browser-test-password-1';
+const COORDINATOR = 'coordination.69@demo.terrain.test';
+const VIEWPORT = { width: 360, height: 740 };
+const SCREENS = path.join(REPO, 'target', 'browser-screens');
+const STARTUP_TIMEOUT_MS = 120_000;
+const IMPORT_TIMEOUT_MS = 60_000;
+
+// An Excel-style French export: `;` separator, accented headers and names, tags in one cell separated by commas.
+// Three valid rows in Rhône communes, one rejected for its e-mail address.
+const CSV_NAME = 'contacts.csv';
+const CSV = [
+  'Prénom;Nom;E-mail;Téléphone;Code postal;Ville;Étiquettes',
+  'Zoé;Lefèvre;zoe.lefevre@example.org;06 12 34 56 78;69100;Villeurbanne;porte-à-porte, tractage',
+  'Hélène;Dupré-Garçon;helene.dupre@example.org;04 72 00 00 01;69200;Vénissieux;porte-à-porte',
+  'Jérôme;Müller;jerome.muller@example.org;;69001;Lyon;tractage',
+  'Aurélien;Crémieux;aurelien.cremieux@@example;;69001;Lyon;porte-à-porte',
+  '',
+].join('\r\n');
+const TAG = 'porte-à-porte';
+// The people of the file carrying TAG and imported (the rejected row is not).
+const TAGGED = ['Zoé Lefèvre', 'Hélène Dupré-Garçon'];
+const UNTAGGED = ['Jérôme Müller'];
+const REJECTED = 'Aurélien Crémieux';
+const SEGMENT_NAME = 'Porte-à-porte Est lyonnais';
+const CONSENT_PURPOSE = "Lettre d'information de la fédération (e-mail)";
+
+let baseURL;
+let app;
+let appOutput = '';
+let dataDir;
+let browser;
+let context;
+let page;
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function waitHealthy(url, proc) {
+  const deadline = Date.now() + STARTUP_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (proc.exitCode !== null || proc.signalCode !== null) {
+      throw new Error(`terrain demo exited early (${proc.exitCode ?? proc.signalCode}):\n${appOutput}`);
+    }
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
+      if (res.status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await sleep(250);
+  }
+  throw new Error(`${url} not healthy after ${STARTUP_TIMEOUT_MS / 1000}s:\n${appOutput}`);
+}
+
+before(async () => {
+  assert.ok(existsSync(TERRAIN_BIN), `app binary not found: ${TERRAIN_BIN} (set TERRAIN_BIN)`);
+  assert.ok(existsSync(CHROMIUM), `Chromium not found: ${CHROMIUM} (run scripts/install-deps)`);
+  await mkdir(SCREENS, { recursive: true });
+  // Pictures of failures from an earlier run of this file would mislead.
+  for (const f of await readdir(SCREENS)) {
+    if (f.startsWith('FAILED-people-')) await rm(path.join(SCREENS, f), { force: true });
+  }
+  dataDir = await mkdtemp(path.join(os.tmpdir(), 'terrain-browser-people-'));
+  const port = await freePort();
+  baseURL = `http://127.0.0.1:${port}`;
+  app = spawn(
+    TERRAIN_BIN,
+    ['demo', '--listen', `127.0.0.1:${port}`, '--database-url', `sqlite://${dataDir}/demo.db`],
+    {
+      env: { ...process.env, TERRAIN_DEMO_PASSWORD: PASSWORD },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  const keep = (chunk) => {
+    appOutput += chunk;
+    if (appOutput.length > 20_000) appOutput = appOutput.slice(-20_000);
+  };
+  app.stdout.setEncoding('utf8').on('data', keep);
+  app.stderr.setEncoding('utf8').on('data', keep);
+
+  const launching = chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  // Launch Chromium while the app seeds its demo data.
+  const [b] = await Promise.all([launching, waitHealthy(`${baseURL}/healthz`, app)]);
+  browser = b;
+  // One mobile-sized context for the whole file: the steps follow one another like a volunteer's session.
+  context = await browser.newContext({ baseURL, viewport: VIEWPORT, locale: 'fr-FR' });
+  context.setDefaultTimeout(15_000);
+  page = await context.newPage();
+});
+
+after(async () => {
+  await context?.close().catch(() => {});
+  await browser?.close().catch(() => {});
+  if (app && app.exitCode === null && app.signalCode === null) {
+    const exited = new Promise((r) => app.once('exit', r));
+    app.kill('SIGTERM');
+    await Promise.race([exited, sleep(5_000)]);
+    if (app.exitCode === null && app.signalCode === null) app.kill('SIGKILL');
+  }
+  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+});
+
+// Runs a step on the shared page; on failure, leaves a picture for humans and says where it happened.
+async function step(t, fn) {
+  try {
+    await fn(page);
+  } catch (err) {
+    await mkdir(SCREENS, { recursive: true }).catch(() => {});
+    const name = t.name.replace(/[^a-z0-9]+/gi, '-').toLowerCase();
+    await page.screenshot({ path: path.join(SCREENS, `FAILED-people-${name}.png`), fullPage: true }).catch(() => {});
+    err.message += `\n  at URL ${page.url()}`;
+    throw err;
+  }
+}
+
+const pathOf = (p) => new URL(p.url()).pathname;
+
+async function assertNoHorizontalScroll(p) {
+  const width = await p.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(width <= VIEWPORT.width, `horizontal scroll at ${VIEWPORT.width}px on ${pathOf(p)}: scrollWidth=${width}`);
+}
+
+async function screenshot(p, name) {
+  await mkdir(SCREENS, { recursive: true });
+  await p.screenshot({ path: path.join(SCREENS, name), fullPage: true });
+}
+
+async function login(p, email) {
+  const res = await p.goto('/connexion');
+  assert.equal(res.status(), 200, 'GET /connexion');
+  await p.getByLabel('Adresse e-mail').fill(email);
+  await p.getByLabel('Mot de passe').fill(PASSWORD);
+  await Promise.all([
+    p.waitForURL((u) => u.pathname !== '/connexion'),
+    p.getByRole('button', { name: 'Se connecter' }).click(),
+  ]);
+}
+
+// Clicks a link (or button) and waits for the page it leads to.
+async function follow(p, locator, urlMatches) {
+  await Promise.all([p.waitForURL(urlMatches), locator.click()]);
+  await p.waitForLoadState('domcontentloaded');
+}
+
+// The visible names of the people list's table.
+async function listedNames(p) {
+  return (await p.locator('main table tbody tr td:first-child').allInnerTexts()).map((s) => s.trim());
+}
+
+describe('address book on a phone, as a federation coordinator', () => {
+  let importPath;
+  let segmentPath;
+
+  test('imports a CSV file with a preview, in the background', async (t) => {
+    await step(t, async (p) => {
+      await login(p, COORDINATOR);
+      assert.equal(pathOf(p), '/');
+
+      const nav = p.getByRole('navigation', { name: 'Navigation principale' });
+      await follow(p, nav.getByRole('link', { name: 'Personnes', exact: true }), (u) => u.pathname === '/personnes');
+      await p.getByRole('heading', { level: 1, name: 'Personnes' }).waitFor();
+      await assertNoHorizontalScroll(p);
+
+      await follow(p, p.getByRole('link', { name: 'Importer un fichier' }), (u) => u.pathname === '/personnes/import');
+      await assertNoHorizontalScroll(p);
+      const federation = p.getByLabel('Fédération', { exact: true });
+      const choices = await federation.locator('option').allInnerTexts();
+      assert.equal(choices.length, 1, `one federation to choose for this coordinator, got ${JSON.stringify(choices)}`);
+      assert.match(choices[0], /Rhône/);
+      await federation.selectOption({ label: choices[0] });
+      await p.getByLabel('Fichier CSV').setInputFiles({
+        name: CSV_NAME,
+        mimeType: 'text/csv',
+        buffer: Buffer.from(CSV, 'utf8'),
+      });
+      await follow(p, p.getByRole('button', { name: "Voir l'aperçu" }), (u) => /^\/personnes\/import\/\d+$/.test(u.pathname));
+      importPath = pathOf(p);
+
+      // The preview: what was read, and the guessed column of each header.
+      assert.equal(await p.getByRole('heading', { level: 1 }).innerText(), `Import « ${CSV_NAME} »`);
+      await p.getByText('4 ligne(s)').first().waitFor();
+      assert.equal(await p.getByRole('alert').count(), 0, 'no error on the preview');
+      const guessed = {
+        Prénom: 'first_name',
+        Nom: 'last_name',
+        'E-mail': 'email',
+        Téléphone: 'phone',
+        'Code postal': 'postcode',
+        Ville: 'city',
+        Étiquettes: 'tags',
+      };
+      for (const [header, field] of Object.entries(guessed)) {
+        const select = p.getByLabel(`Champ pour « ${header} »`, { exact: true });
+        assert.equal(await select.inputValue(), field, `guessed field of the column « ${header} »`);
+      }
+      // Accented samples come through intact (UTF-8 read as such, not as Windows-1252).
+      await p.locator('.mapping').getByText(/Vénissieux/).first().waitFor();
+      await assertNoHorizontalScroll(p);
+      await screenshot(p, 'people-import-preview.png');
+
+      await follow(p, p.getByRole('button', { name: "Lancer l'import" }), (u) => u.pathname === importPath);
+      // The job runs in the background; the page reloads itself (meta refresh) until it is done.
+      await p.getByText('Import terminé').waitFor({ timeout: IMPORT_TIMEOUT_MS });
+      const cards = (await p.getByRole('list', { name: 'Résultat' }).getByRole('listitem').allInnerTexts()).map((s) =>
+        s.replace(/\s+/g, ' ').trim(),
+      );
+      for (const expected of ['3 ajoutée(s)', '0 complétée(s)', '0 déjà à jour', '1 rejetée(s)']) {
+        assert.ok(cards.includes(expected), `result card "${expected}" in ${JSON.stringify(cards)}`);
+      }
+      const rejects = p.getByRole('link', { name: 'Télécharger les lignes rejetées (avec leurs erreurs)' });
+      assert.equal(await rejects.getAttribute('href'), `${importPath}/rejets.csv`);
+      await assertNoHorizontalScroll(p);
+
+      // The people list now holds the three valid rows, not the rejected one.
+      await follow(p, p.getByRole('link', { name: 'Voir les personnes' }), (u) => u.pathname === '/personnes');
+      const names = await listedNames(p);
+      for (const n of [...TAGGED, ...UNTAGGED]) assert.ok(names.includes(n), `"${n}" in the list ${JSON.stringify(names)}`);
+      assert.ok(!names.includes(REJECTED), `rejected "${REJECTED}" is not in the list`);
+      await p.getByText('3 personne(s)').first().waitFor();
+      await assertNoHorizontalScroll(p);
+    });
+  });
+
+  test('builds, counts and saves a segment', async (t) => {
+    await step(t, async (p) => {
+      assert.ok(importPath, 'the import step ran');
+      await p.goto('/personnes');
+      await follow(
+        p,
+        p.getByRole('link', { name: 'Segments : construire et compter une audience' }),
+        (u) => u.pathname === '/segments',
+      );
+      await p.getByRole('heading', { name: 'Construire un segment' }).waitFor();
+      await assertNoHorizontalScroll(p);
+
+      // Imported people without a category column are sympathisers (the preview's default).
+      await p.getByRole('group', { name: 'Catégorie' }).getByLabel('Sympathisant·es').check();
+      await p.getByLabel('Étiquettes').fill(TAG);
+      await follow(p, p.getByRole('button', { name: 'Compter' }), (u) => u.pathname === '/segments' && u.search.includes('compter'));
+      assert.equal((await p.locator('#segment-count').innerText()).trim(), String(TAGGED.length), 'exact count');
+      await p.getByText('personne(s) correspondent').waitFor();
+      // The criteria stay filled in after counting.
+      assert.equal(await p.getByLabel('Étiquettes').inputValue(), TAG);
+      assert.ok(await p.getByRole('group', { name: 'Catégorie' }).getByLabel('Sympathisant·es').isChecked());
+      await assertNoHorizontalScroll(p);
+      await screenshot(p, 'segment-builder.png');
+
+      await p.getByLabel('Nom du segment').fill(SEGMENT_NAME);
+      await follow(p, p.getByRole('button', { name: 'Enregistrer le segment' }), (u) => /^\/segments\/\d+$/.test(u.pathname));
+      segmentPath = pathOf(p);
+      assert.equal(await p.getByRole('heading', { level: 1 }).innerText(), `Segment « ${SEGMENT_NAME} »`);
+      assert.equal((await p.locator('#segment-count').innerText()).trim(), String(TAGGED.length), 'saved count');
+      await assertNoHorizontalScroll(p);
+
+      const segmentId = segmentPath.split('/').pop();
+      await follow(
+        p,
+        p.getByRole('link', { name: 'Voir les personnes' }),
+        (u) => u.pathname === '/personnes' && u.searchParams.get('segment') === segmentId,
+      );
+      const names = await listedNames(p);
+      assert.deepEqual([...names].sort(), [...TAGGED].sort(), 'the segment lists exactly the tagged people');
+      await p.getByText(`${TAGGED.length} personne(s)`).first().waitFor();
+      await assertNoHorizontalScroll(p);
+    });
+  });
+
+  test("a person's page shows the import and records a consent with the keyboard", async (t) => {
+    await step(t, async (p) => {
+      assert.ok(importPath, 'the import step ran');
+      await p.goto('/personnes');
+      const person = TAGGED[0];
+      await follow(p, p.getByRole('link', { name: person, exact: true }), (u) => /^\/personnes\/\d+$/.test(u.pathname));
+      const personPath = pathOf(p);
+      assert.equal(await p.getByRole('heading', { level: 1 }).innerText(), person);
+      await assertNoHorizontalScroll(p);
+
+      const timeline = p.locator('ol.timeline > li');
+      await p.getByRole('heading', { name: 'Historique' }).waitFor();
+      const events = await timeline.allInnerTexts();
+      assert.ok(
+        events.some((e) => /— Ajout par import du fichier « contacts\.csv » le \d{2}\/\d{2}\/\d{4}$/.test(e.trim())),
+        `import event in the timeline ${JSON.stringify(events)}`,
+      );
+
+      const consentRow = p.getByRole('row').filter({ has: p.getByRole('cell', { name: CONSENT_PURPOSE, exact: true }) });
+      assert.equal((await consentRow.getByRole('cell').nth(1).innerText()).trim(), 'jamais demandé');
+
+      // Keyboard only: choose the purpose with the arrows, Tab to the first radio, Space, Tab to the button, Enter.
+      const purpose = p.getByLabel('Enregistrer une décision de la personne');
+      await purpose.focus();
+      const options = await purpose.locator('option').allInnerTexts();
+      const target = options.indexOf(CONSENT_PURPOSE);
+      assert.ok(target >= 0, `purpose "${CONSENT_PURPOSE}" offered in ${JSON.stringify(options)}`);
+      const current = await purpose.evaluate((el) => el.selectedIndex);
+      for (let i = current; i < target; i++) await p.keyboard.press('ArrowDown');
+      assert.equal(await purpose.evaluate((el) => el.selectedOptions[0].textContent.trim()), CONSENT_PURPOSE);
+
+      const accepted = p.getByRole('radio', { name: 'accepté', exact: true });
+      await p.keyboard.press('Tab');
+      assert.ok(await accepted.evaluate((el) => el === document.activeElement), 'Tab from the purpose reaches "accepté"');
+      await p.keyboard.press('Space');
+      assert.ok(await accepted.isChecked(), 'Space checks "accepté"');
+      const submit = p.getByRole('button', { name: 'Enregistrer', exact: true });
+      await p.keyboard.press('Tab');
+      assert.ok(await submit.evaluate((el) => el === document.activeElement), 'Tab from "accepté" reaches "Enregistrer"');
+      await Promise.all([
+        p.waitForURL((u) => u.pathname === personPath && u.searchParams.get('msg') === 'consentement'),
+        p.keyboard.press('Enter'),
+      ]);
+
+      await p.getByText('Décision enregistrée dans le registre des consentements.').waitFor();
+      assert.equal((await consentRow.getByRole('cell').nth(1).innerText()).trim(), 'accepté');
+      assert.match(await consentRow.getByRole('cell').nth(2).innerText(), /\S/, 'the consent says since when');
+      const after = await timeline.allInnerTexts();
+      assert.ok(
+        after.some((e) => e.includes(`Consentement donné : ${CONSENT_PURPOSE}`)),
+        `consent event in the timeline ${JSON.stringify(after)}`,
+      );
+      await assertNoHorizontalScroll(p);
+    });
+  });
+});
