@@ -38,12 +38,17 @@ impl App {
         Ok(App { db, config: Arc::new(config), mailer })
     }
 
+    /// What a worker needs to run jobs for this application.
+    pub fn runner(&self) -> Runner {
+        Runner { db: self.db.clone(), mailer: self.mailer.clone(), retention_years: self.config.retention_years }
+    }
+
     /// Starts `n` worker tasks in this process.
     pub fn spawn_workers(&self, n: usize, shutdown: watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "terrain".into());
         (0..n)
             .map(|i| {
-                let runner = Runner { db: self.db.clone(), mailer: self.mailer.clone() };
+                let runner = self.runner();
                 let name = format!("{host}:{}:{i}", std::process::id());
                 tokio::spawn(runner.run(name, shutdown.clone()))
             })

@@ -119,6 +119,8 @@ pub struct Config {
     pub session_idle_minutes: i64,
     /// Trust `X-Forwarded-For` / `X-Forwarded-Proto` from a reverse proxy.
     pub trust_proxy: bool,
+    /// Years without an interaction they started after which sympathisers and curious people are deleted.
+    pub retention_years: i64,
     pub log_format: LogFormat,
     pub charter: Charter,
 }
@@ -136,6 +138,7 @@ impl Default for Config {
             workers: 2,
             session_idle_minutes: 8 * 60,
             trust_proxy: false,
+            retention_years: 3,
             log_format: LogFormat::Text,
             charter: Charter::default(),
         }
@@ -179,6 +182,7 @@ const ENV_KEYS: &[(&str, &str, Kind)] = &[
     ("TERRAIN_WORKERS", "workers", Kind::Int),
     ("TERRAIN_SESSION_IDLE_MINUTES", "session_idle_minutes", Kind::Int),
     ("TERRAIN_TRUST_PROXY", "trust_proxy", Kind::Bool),
+    ("TERRAIN_RETENTION_YEARS", "retention_years", Kind::Int),
     ("TERRAIN_LOG_FORMAT", "log_format", Kind::Str),
 ];
 
@@ -271,6 +275,9 @@ impl Config {
                 "TERRAIN_SMTP_HOST",
                 "no SMTP server is set: set one, or turn the demo outbox on (TERRAIN_OUTBOX=true)",
             ));
+        }
+        if !(1..=10).contains(&self.retention_years) {
+            return Err(err("retention_years", "TERRAIN_RETENTION_YEARS", "must be between 1 and 10"));
         }
         if self.session_idle_minutes < 5 {
             return Err(err("session_idle_minutes", "TERRAIN_SESSION_IDLE_MINUTES", "must be at least 5"));

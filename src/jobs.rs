@@ -120,6 +120,8 @@ async fn fail(db: &Db, job: &Claimed, worker: &str, error: &str, permanent: bool
 pub struct Runner {
     pub db: Db,
     pub mailer: Mailer,
+    /// Retention period of non-members, in years (configuration).
+    pub retention_years: i64,
 }
 
 impl Runner {
@@ -137,6 +139,12 @@ impl Runner {
                     crate::auth::session::purge_expired(&self.db).await?;
                     crate::auth::throttle::purge_old(&self.db).await?;
                     crate::people::selfservice::purge_expired(&self.db).await?;
+                    let purged = crate::people::retention::purge(&self.db, now(), self.retention_years).await?;
+                    if purged > 0 {
+                        let entry = crate::audit::Entry::new(None, "retention_purge")
+                            .details(serde_json::json!({ "deleted": purged, "years": self.retention_years }));
+                        crate::audit::record(&self.db, &crate::audit::RequestMeta::default(), entry).await?;
+                    }
                     sqlx::query("DELETE FROM jobs WHERE state = 'done' AND updated_at < $1")
                         .bind(now() - 7 * 86_400)
                         .execute(&self.db.pool)

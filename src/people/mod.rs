@@ -8,6 +8,7 @@ pub mod consent;
 pub mod csv_import;
 pub mod import;
 pub mod register;
+pub mod retention;
 pub mod segments;
 pub mod selfservice;
 

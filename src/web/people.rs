@@ -19,7 +19,7 @@ use crate::audit;
 use crate::error::Error;
 use crate::org::{self, Federation};
 use crate::people::csv_import::{Category, Field};
-use crate::people::{self, Filter, PersonInput, consent, import, register};
+use crate::people::{self, Filter, PersonInput, consent, import, register, retention};
 
 /// Largest file accepted for an import (a 50 MB export of a big federation fits).
 pub const MAX_IMPORT_BYTES: usize = 100 * 1024 * 1024;
@@ -38,6 +38,7 @@ pub fn routes() -> Router<App> {
         .route("/personnes/{id}/donnees.json", get(personal_data))
         .route("/personnes/{id}/effacer", post(erase))
         .route("/registre", get(register_page))
+        .route("/personnes/conservation", get(retention_page))
 }
 
 fn require(viewer: &Viewer, perm: Perm) -> Result<(), Error> {
@@ -655,5 +656,44 @@ async fn register_page(State(app): State<App>, viewer: Viewer) -> WebResult<Resp
     render(RegisterPage {
         layout: Layout::new(&app, &viewer, "Registre des traitements", "/personnes"),
         declarations: register::DECLARATIONS,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Retention preview
+
+pub struct ExpiringLine {
+    pub id: i64,
+    pub name: String,
+    pub category: &'static str,
+    pub last: String,
+}
+
+#[derive(Template)]
+#[template(path = "people/retention.html")]
+struct RetentionPage {
+    layout: Layout,
+    years: i64,
+    count: String,
+    lines: Vec<ExpiringLine>,
+}
+
+async fn retention_page(State(app): State<App>, viewer: Viewer) -> WebResult<Response> {
+    require(&viewer, Perm::ManagePeople)?;
+    let years = app.config.retention_years;
+    let (n, rows) = retention::preview(&app.db, &viewer.access, crate::db::now(), years, 100).await?;
+    render(RetentionPage {
+        layout: Layout::new(&app, &viewer, "Durée de conservation", "/personnes"),
+        years,
+        count: format_int(n),
+        lines: rows
+            .into_iter()
+            .map(|r| ExpiringLine {
+                id: r.id,
+                name: people::display_name(&r.first_name, &r.last_name, r.email.as_deref()),
+                category: people::category_label(&r.category),
+                last: format_time(r.last_activity_at),
+            })
+            .collect(),
     })
 }

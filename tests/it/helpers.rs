@@ -275,7 +275,7 @@ impl TestApp {
 
     /// Runs queued jobs until none is ready (workers also run in the background; this makes tests exact).
     pub async fn drain_jobs(&self) {
-        let runner = terrain::jobs::Runner { db: self.app.db.clone(), mailer: self.app.mailer.clone() };
+        let runner = self.app.runner();
         while runner.run_one("test-drain").await.unwrap() {}
     }
 

@@ -724,3 +724,62 @@ async fn people_see_correct_object_and_erase_their_own_data_through_an_emailed_l
     assert_eq!(t.count("SELECT COUNT(*) FROM signups").await, 0);
     t.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inactive_non_members_are_purged_after_the_retention_period_and_members_kept() {
+    let t = TestApp::spawn().await;
+    let c = t.login(COORD_69).await;
+    let fed = t.federation_id("69").await;
+    let file = "prenom,nom,email,categorie,etiquettes\nVieux,Sympathisant,vs@example.org,sympathisant,x\nVieille,Adhérente,va@example.org,adhérente,x\n\
+                Récent,Curieux,rc@example.org,curieux,x\n";
+    import_file(&t, &c, fed, "r.csv", file.as_bytes().to_vec()).await;
+    let four_years_ago = terrain::db::now() - 4 * 366 * 86_400;
+    sqlx::query("UPDATE people SET last_activity_at = $1 WHERE email IN ('vs@example.org', 'va@example.org')")
+        .bind(four_years_ago)
+        .execute(&t.app.db.pool)
+        .await
+        .unwrap();
+    let vs: i64 = sqlx::query_scalar("SELECT id FROM people WHERE email = 'vs@example.org'")
+        .fetch_one(&t.app.db.pool)
+        .await
+        .unwrap();
+    c.post(t.url(&format!("/personnes/{vs}/consentements")))
+        .form(&[("purpose", "sms"), ("decision", "accepte")])
+        .send()
+        .await
+        .unwrap();
+
+    // The preview lists exactly who would go.
+    let page = c.get(t.url("/personnes/conservation")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("id=\"expiring-count\">1<") && page.contains("Vieux Sympathisant"), "{page}");
+    assert!(!page.contains("Vieille Adhérente") && !page.contains("Récent Curieux"));
+    // Another federation's preview does not include them.
+    let c29 = t.login(COORD_29).await;
+    assert!(
+        c29.get(t.url("/personnes/conservation"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+            .contains("id=\"expiring-count\">0<")
+    );
+
+    // The housekeeping job purges, with the dependent rows, and logs it.
+    sqlx::query(
+        "INSERT INTO jobs (kind, payload, state, attempts, max_attempts, run_after, created_at, updated_at) \
+                 VALUES ('housekeeping', '{\"kind\":\"housekeeping\"}', 'queued', 0, 5, 0, 0, 0)",
+    )
+    .execute(&t.app.db.pool)
+    .await
+    .unwrap();
+    t.drain_jobs().await;
+    let left: Vec<String> =
+        sqlx::query_scalar("SELECT email FROM people ORDER BY email").fetch_all(&t.app.db.pool).await.unwrap();
+    assert_eq!(left, vec!["rc@example.org".to_string(), "va@example.org".to_string()]);
+    assert_eq!(t.count(&format!("SELECT COUNT(*) FROM consent_events WHERE person_id = {vs}")).await, 0);
+    assert_eq!(t.count(&format!("SELECT COUNT(*) FROM person_tags WHERE person_id = {vs}")).await, 0);
+    assert_eq!(t.audit_count("retention_purge").await, 1);
+    t.stop().await;
+}

@@ -115,7 +115,7 @@ async fn jobs_run_once_across_concurrent_workers_and_failures_back_off() {
     // Four workers race for the same rows.
     let mut handles = Vec::new();
     for w in 0..4 {
-        let runner = Runner { db: db.clone(), mailer: t.app.mailer.clone() };
+        let runner = t.app.runner();
         handles.push(tokio::spawn(async move { while runner.run_one(&format!("w{w}")).await.unwrap() {} }));
     }
     for h in handles {
@@ -134,7 +134,7 @@ async fn jobs_run_once_across_concurrent_workers_and_failures_back_off() {
         c
     })
     .unwrap();
-    let runner = Runner { db: db.clone(), mailer: broken };
+    let runner = Runner { mailer: broken, ..t.app.runner() };
     let id = terrain::jobs::enqueue(
         db,
         &Job::SendEmail(OutgoingEmail { to: "x@example.org".into(), subject: "s".into(), text: "t".into() }),
@@ -170,7 +170,7 @@ async fn jobs_run_once_across_concurrent_workers_and_failures_back_off() {
         .execute(&db.pool)
         .await
         .unwrap();
-    let ok = Runner { db: db.clone(), mailer: t.app.mailer.clone() };
+    let ok = t.app.runner();
     assert!(ok.run_one("rescuer").await.unwrap());
     let (state, attempts): (String, i64) =
         sqlx::query_as("SELECT state, attempts FROM jobs WHERE id = $1").bind(lost).fetch_one(&db.pool).await.unwrap();
