@@ -39,6 +39,8 @@ pub fn routes() -> Router<App> {
         .route("/personnes/{id}/effacer", post(erase))
         .route("/registre", get(register_page))
         .route("/personnes/conservation", get(retention_page))
+        .route("/personnes/etiqueter", post(bulk_tag))
+        .route("/personnes/{id}/fusionner", get(merge_page).post(merge))
 }
 
 fn require(viewer: &Viewer, perm: Perm) -> Result<(), Error> {
@@ -103,6 +105,7 @@ async fn list(State(app): State<App>, viewer: Viewer, Query(q): Query<ListQuery>
     let mut layout = Layout::new(&app, &viewer, "Personnes", "/personnes");
     layout.flash = match q.msg.as_str() {
         "efface" => Some("La personne a été effacée ; son adresse ne pourra plus être réimportée."),
+        "etiquette" => Some("Étiquette ajoutée aux personnes cochées."),
         _ => None,
     };
     render(ListPage {
@@ -188,6 +191,7 @@ async fn show(
         "cree" => Some("Fiche créée."),
         "modifie" => Some("Fiche enregistrée."),
         "consentement" => Some("Décision enregistrée dans le registre des consentements."),
+        "fusion" => Some("Les deux fiches sont fusionnées."),
         _ => None,
     };
     render(ShowPage {
@@ -696,4 +700,94 @@ async fn retention_page(State(app): State<App>, viewer: Viewer) -> WebResult<Res
             })
             .collect(),
     })
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Merge and bulk tag
+
+#[derive(Template)]
+#[template(path = "people/merge.html")]
+struct MergePage {
+    layout: Layout,
+    person: people::Person,
+    candidates: Vec<people::PersonRow>,
+    error: Option<String>,
+}
+
+async fn merge_render(app: &App, viewer: &Viewer, id: i64, error: Option<String>) -> WebResult<Response> {
+    let person = people::get(&app.db, &viewer.access, Perm::ManagePeople, id).await?;
+    let candidates = people::duplicates_of(&app.db, &viewer.access, &person).await?;
+    let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    render_status(
+        status,
+        MergePage {
+            layout: Layout::new(app, viewer, "Fusionner des doublons", "/personnes"),
+            person,
+            candidates,
+            error,
+        },
+    )
+}
+
+async fn merge_page(State(app): State<App>, viewer: Viewer, Path(id): Path<i64>) -> WebResult<Response> {
+    merge_render(&app, &viewer, id, None).await
+}
+
+#[derive(Deserialize)]
+struct MergeForm {
+    #[serde(default)]
+    other: String,
+}
+
+async fn merge(
+    State(app): State<App>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+    Form(form): Form<MergeForm>,
+) -> WebResult<Response> {
+    let kept = people::get(&app.db, &viewer.access, Perm::ManagePeople, id).await?;
+    let Ok(other_id) = form.other.trim().trim_start_matches('#').parse::<i64>() else {
+        return merge_render(&app, &viewer, id, Some("Indiquez le numéro de l'autre fiche.".into())).await;
+    };
+    let other = match people::get(&app.db, &viewer.access, Perm::ManagePeople, other_id).await {
+        Ok(o) => o,
+        Err(Error::NotFound) => {
+            return merge_render(&app, &viewer, id, Some("Fiche introuvable dans votre périmètre.".into())).await;
+        }
+        Err(e) => return Err(e.into()),
+    };
+    match people::merge(&app.db, &viewer.access, &kept, &other).await {
+        Ok(()) => {
+            audit::record(
+                &app.db,
+                &viewer.meta,
+                viewer
+                    .audit("people_merged")
+                    .target("person", kept.id)
+                    .federation(Some(kept.federation_id))
+                    .details(serde_json::json!({ "merged": other.id })),
+            )
+            .await?;
+            Ok(Redirect::to(&format!("/personnes/{}?msg=fusion", kept.id)).into_response())
+        }
+        Err(Error::Invalid(m)) => merge_render(&app, &viewer, id, Some(m)).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn bulk_tag(
+    State(app): State<App>,
+    viewer: Viewer,
+    Form(form): Form<Vec<(String, String)>>,
+) -> WebResult<Response> {
+    require(&viewer, Perm::ManagePeople)?;
+    let ids: Vec<i64> = form.iter().filter(|(k, _)| k == "ids").filter_map(|(_, v)| v.parse().ok()).collect();
+    let tag = form.iter().find(|(k, _)| k == "tag").map(|(_, v)| v.as_str()).unwrap_or("");
+    if ids.is_empty() {
+        return Err(Error::Invalid("Cochez au moins une personne.".into()).into());
+    }
+    let n = people::bulk_tag(&app.db, &viewer.access, &ids, tag).await?;
+    audit::record(&app.db, &viewer.meta, viewer.audit("people_tagged").details(serde_json::json!({ "people": n })))
+        .await?;
+    Ok(Redirect::to(&format!("/personnes?msg=etiquette&n={n}")).into_response())
 }

@@ -783,3 +783,94 @@ async fn inactive_non_members_are_purged_after_the_retention_period_and_members_
     assert_eq!(t.audit_count("retention_purge").await, 1);
     t.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicates_merge_without_losing_data_and_tags_apply_in_bulk() {
+    let t = TestApp::spawn().await;
+    let c = t.login(COORD_69).await;
+    let fed = t.federation_id("69").await;
+    let file = "prenom,nom,email,telephone,categorie,etiquettes\nJeanne,Lambert,jeanne@example.org,,sympathisant,logement\n\
+                jeanne,LAMBERT,j.lambert@example.org,0633333333,adhérente,jeunes\nAutre,Personne,autre@example.org,,curieux,\n";
+    import_file(&t, &c, fed, "d.csv", file.as_bytes().to_vec()).await;
+    let id = |email: &'static str| {
+        let pool = t.app.db.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT id FROM people WHERE email = $1")
+                .bind(email)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    let (kept, other, third) =
+        (id("jeanne@example.org").await, id("j.lambert@example.org").await, id("autre@example.org").await);
+    c.post(t.url(&format!("/personnes/{other}/consentements")))
+        .form(&[("purpose", "sms"), ("decision", "accepte")])
+        .send()
+        .await
+        .unwrap();
+    let page = c.get(t.url(&format!("/personnes/{kept}/fusionner"))).send().await.unwrap().text().await.unwrap();
+    assert!(
+        page.contains(&format!("value=\"{other}\"")) && !page.contains(&format!("value=\"{third}\"")),
+        "duplicates proposed by name"
+    );
+    let r = c
+        .post(t.url(&format!("/personnes/{kept}/fusionner")))
+        .form(&[("other", other.to_string())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (category, phone, notes, email): (String, Option<String>, String, Option<String>) =
+        sqlx::query_as("SELECT category, phone, notes, email FROM people WHERE id = $1")
+            .bind(kept)
+            .fetch_one(&t.app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(category, "member");
+    assert_eq!(phone.as_deref(), Some("+33633333333"));
+    assert_eq!(email.as_deref(), Some("jeanne@example.org"));
+    assert!(notes.contains("j.lambert@example.org"), "the other address is kept: {notes}");
+    assert_eq!(t.count(&format!("SELECT COUNT(*) FROM person_tags WHERE person_id = {kept}")).await, 2);
+    assert_eq!(
+        t.count(&format!("SELECT COUNT(*) FROM consent_events WHERE person_id = {kept} AND purpose = 'sms'")).await,
+        1
+    );
+    assert_eq!(t.count(&format!("SELECT COUNT(*) FROM people WHERE id = {other}")).await, 0);
+    assert_eq!(t.audit_count("people_merged").await, 1);
+    // Re-importing the other address now completes nobody twice: it is a new card (the address was not erased).
+    // Merging across federations is refused.
+    let c29 = t.login(COORD_29).await;
+    import_file(
+        &t,
+        &c29,
+        t.federation_id("29").await,
+        "e.csv",
+        b"prenom,nom,email\nJeanne,Lambert,jl29@example.org\n".to_vec(),
+    )
+    .await;
+    let foreign = id("jl29@example.org").await;
+    let r = c
+        .post(t.url(&format!("/personnes/{kept}/fusionner")))
+        .form(&[("other", foreign.to_string())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(t.count(&format!("SELECT COUNT(*) FROM people WHERE id = {foreign}")).await, 1);
+
+    // Bulk tag: only people in scope get it.
+    let form = vec![
+        ("ids", kept.to_string()),
+        ("ids", third.to_string()),
+        ("ids", foreign.to_string()),
+        ("tag", "Phoning Novembre".to_string()),
+    ];
+    let r = c.post(t.url("/personnes/etiqueter")).form(&form).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(t.count("SELECT COUNT(*) FROM person_tags WHERE tag = 'phoning novembre'").await, 2);
+    assert_eq!(t.count(&format!("SELECT COUNT(*) FROM person_tags WHERE person_id = {foreign}")).await, 0);
+    let list = c.get(t.url("/personnes?tag=Phoning%20novembre")).send().await.unwrap().text().await.unwrap();
+    assert!(list.contains("2 personne(s)"), "tags match whatever the case");
+    t.stop().await;
+}
