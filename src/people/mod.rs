@@ -870,8 +870,8 @@ pub async fn merge(db: &Db, access: &Access, kept: &Person, other: &Person) -> R
         if k.category == "member" || o.category == "member" { "member".to_string() } else { k.category.clone() };
     let mut tx = db.pool.begin().await?;
     // The other card goes first so that its e-mail no longer blocks the unique index.
-    let other_events: Vec<(String, i64, String, String, String, Option<i64>, i64)> = sqlx::query_as(
-        "SELECT purpose, granted, source, wording_version, ip, recorded_by, at FROM consent_events c WHERE person_id = $1 \
+    let other_events: Vec<consent::ConsentEvent> = sqlx::query_as(
+        "SELECT id, purpose, granted, source, wording_version, ip, recorded_by, at FROM consent_events c WHERE person_id = $1 \
          AND NOT EXISTS (SELECT 1 FROM consent_events k WHERE k.person_id = $2 AND k.purpose = c.purpose) ORDER BY id",
     )
     .bind(o.id)
@@ -897,19 +897,19 @@ pub async fn merge(db: &Db, access: &Access, kept: &Person, other: &Person) -> R
     .execute(&mut *tx)
     .await?;
     sqlx::query("DELETE FROM people WHERE id = $1").bind(o.id).execute(&mut *tx).await?;
-    for (purpose, granted, source, wording, ip, by, at) in other_events {
+    for e in other_events {
         sqlx::query(
             "INSERT INTO consent_events (person_id, purpose, granted, source, wording_version, ip, recorded_by, at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(k.id)
-        .bind(purpose)
-        .bind(granted)
-        .bind(source)
-        .bind(wording)
-        .bind(ip)
-        .bind(by)
-        .bind(at)
+        .bind(e.purpose)
+        .bind(e.granted)
+        .bind(e.source)
+        .bind(e.wording_version)
+        .bind(e.ip)
+        .bind(e.recorded_by)
+        .bind(e.at)
         .execute(&mut *tx)
         .await?;
     }
