@@ -32,6 +32,10 @@ pub fn routes() -> Router<App> {
         .route("/users/{id}", get(user))
         .route("/users/{id}/grants", post(add_grant))
         .route("/users/{id}/grants/{grant}", delete(remove_grant))
+        .route("/people", get(people_list))
+        .route("/people/{id}", get(person))
+        .route("/segments", get(segment_list))
+        .route("/segments/{id}", get(segment))
         .fallback(|| async { ApiError(Error::NotFound) })
 }
 
@@ -189,6 +193,50 @@ async fn user(State(app): State<App>, caller: ApiCaller, Path(id): Path<i64>) ->
     let u = users::get(&app.db, &caller.access, id).await?;
     let grants = users::grants(&app.db, &u).await?;
     Ok(Json(json!({ "user": u, "grants": grants })).into_response())
+}
+
+#[derive(Deserialize)]
+struct PeopleQuery {
+    #[serde(flatten)]
+    filter: crate::people::Filter,
+    #[serde(default)]
+    offset: i64,
+}
+
+async fn people_list(State(app): State<App>, caller: ApiCaller, Query(q): Query<PeopleQuery>) -> ApiResult {
+    let (rows, total) = crate::people::search(&app.db, &caller.access, &q.filter, 100, q.offset).await?;
+    Ok(Json(json!({ "total": total, "offset": q.offset, "people": rows })).into_response())
+}
+
+async fn person(State(app): State<App>, caller: ApiCaller, Path(id): Path<i64>) -> ApiResult {
+    let p = crate::people::get(&app.db, &caller.access, Perm::ViewPeople, id).await?;
+    audit::record(
+        &app.db,
+        &caller.meta,
+        caller.audit("person_viewed").target("person", p.id).federation(Some(p.federation_id)),
+    )
+    .await?;
+    let consents: Vec<Value> = crate::people::consent::current(&crate::people::consent::ledger(&app.db, &p).await?)
+        .into_iter()
+        .map(|s| json!({ "purpose": s.purpose, "granted": s.granted, "at": s.at }))
+        .collect();
+    Ok(Json(json!({
+        "person": p,
+        "tags": crate::people::tags(&app.db, &p).await?,
+        "skills": crate::people::skills(&app.db, &p).await?,
+        "consents": consents,
+    }))
+    .into_response())
+}
+
+async fn segment_list(State(app): State<App>, caller: ApiCaller) -> ApiResult {
+    Ok(Json(json!({ "segments": crate::people::segments::list(&app.db, &caller.access).await? })).into_response())
+}
+
+async fn segment(State(app): State<App>, caller: ApiCaller, Path(id): Path<i64>) -> ApiResult {
+    let s = crate::people::segments::get(&app.db, &caller.access, id).await?;
+    let count = crate::people::segments::count(&app.db, &caller.access, &s.definition).await?;
+    Ok(Json(json!({ "segment": s, "count": count })).into_response())
 }
 
 #[derive(Deserialize)]

@@ -235,6 +235,7 @@ async fn people_stay_in_their_federation_and_fields_follow_roles() {
         format!("/personnes/{erwan}"),
         format!("/personnes/{erwan}/modifier"),
         format!("/personnes/{erwan}/donnees.json"),
+        format!("/personnes/{erwan}/fusionner"),
         format!("/personnes/import/{erwan_import}"),
         format!("/personnes/import/{erwan_import}/rejets.csv"),
     ] {
@@ -247,6 +248,7 @@ async fn people_stay_in_their_federation_and_fields_follow_roles() {
         (format!("/personnes/{erwan}/consentements"), vec![("purpose", "sms"), ("decision", "accepte")]),
         (format!("/personnes/{erwan}/effacer"), vec![("confirm", "oui")]),
         (format!("/personnes/import/{erwan_import}"), vec![("category", "member")]),
+        (format!("/personnes/{erwan}/fusionner"), vec![("other", "1")]),
     ] {
         let r = c69.post(t.url(&path)).form(&form).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "POST {path}");
@@ -271,6 +273,50 @@ async fn people_stay_in_their_federation_and_fields_follow_roles() {
         .unwrap();
     assert!(r.status() == StatusCode::FORBIDDEN || r.status() == StatusCode::NOT_FOUND, "{}", r.status());
     assert_eq!(t.count("SELECT COUNT(*) FROM people WHERE last_name = 'Intrus'").await, 0);
+    // Nor through the API.
+    let token = t.api_token(&c69).await;
+    let api = reqwest::Client::new();
+    assert_eq!(
+        api.get(t.url(&format!("/api/v1/people/{erwan}"))).bearer_auth(&token).send().await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    let listed =
+        api.get(t.url("/api/v1/people?q=erwan")).bearer_auth(&token).send().await.unwrap().text().await.unwrap();
+    assert!(listed.contains("\"total\":0"), "{listed}");
+    let own: serde_json::Value = api
+        .get(t.url(&format!("/api/v1/people/{malika}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(own["person"]["first_name"], "Malika");
+    // Merging the foreign person into a local one, or tagging them in bulk, finds nobody.
+    let r = c69
+        .post(t.url(&format!("/personnes/{malika}/fusionner")))
+        .form(&[("other", erwan.to_string())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    c69.post(t.url("/personnes/etiqueter"))
+        .form(&[("ids", erwan.to_string()), ("tag", "piraté".to_string())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(t.count(&format!("SELECT COUNT(*) FROM person_tags WHERE person_id = {erwan}")).await, 0);
+    // Segments cannot reach them either.
+    let seg = c69
+        .get(t.url("/segments?etiquettes=&categorie=sympathiser&compter=1"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(seg.contains("id=\"segment-count\">1<"), "only Malika: {seg}");
     assert_eq!(t.count("SELECT COUNT(*) FROM people WHERE first_name = 'Erwan'").await, 1);
 
     // Field-level rules: national staff see the person but not phone nor notes; activists see no one.
