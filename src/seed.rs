@@ -14,6 +14,7 @@ use crate::db::{Db, now};
 const REGIONS: &str = include_str!("../data/reference/regions.csv");
 const DEPARTEMENTS: &str = include_str!("../data/reference/departements.csv");
 const COMMUNES_GZ: &[u8] = include_bytes!("../data/reference/communes.csv.gz");
+const CIRCONSCRIPTIONS_GZ: &[u8] = include_bytes!("../data/reference/communes_circonscriptions.csv.gz");
 
 /// The federation of the French abroad (99 is INSEE's code for "abroad").
 pub const ABROAD_CODE: &str = "99";
@@ -25,18 +26,28 @@ pub struct Report {
     pub departements: usize,
     pub federations: usize,
     pub communes: usize,
+    pub circonscription_links: usize,
 }
 
 struct Sources {
     regions: String,
     departements: String,
     communes: String,
+    /// Optional in a directory of newer files.
+    circonscriptions: Option<String>,
 }
 
 fn embedded() -> anyhow::Result<Sources> {
     let mut communes = String::new();
     flate2::read::GzDecoder::new(COMMUNES_GZ).read_to_string(&mut communes)?;
-    Ok(Sources { regions: REGIONS.into(), departements: DEPARTEMENTS.into(), communes })
+    let mut circonscriptions = String::new();
+    flate2::read::GzDecoder::new(CIRCONSCRIPTIONS_GZ).read_to_string(&mut circonscriptions)?;
+    Ok(Sources {
+        regions: REGIONS.into(),
+        departements: DEPARTEMENTS.into(),
+        communes,
+        circonscriptions: Some(circonscriptions),
+    })
 }
 
 fn from_dir(dir: &Path) -> anyhow::Result<Sources> {
@@ -54,10 +65,14 @@ fn from_dir(dir: &Path) -> anyhow::Result<Sources> {
             Ok(s)
         }
     };
+    let has_circ =
+        ["communes_circonscriptions.csv", "communes_circonscriptions.csv.gz"].iter().any(|f| dir.join(f).exists());
+    let circonscriptions = if has_circ { Some(read("communes_circonscriptions.csv")?) } else { None };
     Ok(Sources {
         regions: read("regions.csv")?,
         departements: read("departements.csv")?,
         communes: read("communes.csv")?,
+        circonscriptions,
     })
 }
 
@@ -184,11 +199,33 @@ pub async fn load(db: &Db, dir: Option<&Path>) -> anyhow::Result<Report> {
         }
         q.execute(&mut *tx).await.context("cannot load communes")?;
     }
+    let mut circonscription_links = 0;
+    if let Some(text) = &src.circonscriptions {
+        let links = records("communes_circonscriptions.csv", text, &["commune", "circonscription", "rang"])?;
+        let known: std::collections::HashSet<&str> = kept.iter().map(|c| c["code"].as_str()).collect();
+        let links: Vec<_> = links.iter().filter(|l| known.contains(l["commune"].as_str())).collect();
+        sqlx::query("DELETE FROM commune_circonscriptions").execute(&mut *tx).await?;
+        for chunk in links.chunks(1000) {
+            let values: Vec<String> =
+                (0..chunk.len()).map(|i| format!("(${}, ${}, ${})", i * 3 + 1, i * 3 + 2, i * 3 + 3)).collect();
+            let sql = format!(
+                "INSERT INTO commune_circonscriptions (commune_code, circonscription, rang) VALUES {} ON CONFLICT DO NOTHING",
+                values.join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for l in chunk {
+                q = q.bind(l["commune"].clone()).bind(l["circonscription"].clone()).bind(l["rang"].clone());
+            }
+            q.execute(&mut *tx).await.context("cannot load circonscriptions")?;
+        }
+        circonscription_links = links.len();
+    }
     tx.commit().await?;
     Ok(Report {
         regions: regions.len(),
         departements: departements.len(),
         federations: federations.len(),
         communes: kept.len(),
+        circonscription_links,
     })
 }

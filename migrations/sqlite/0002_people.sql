@@ -124,6 +124,16 @@ CREATE TABLE imports (
     finished_at BIGINT
 );
 
+-- Which legislative circonscription(s) a commune lies in (approximate overlay of contours: `rang` principale,
+-- secondaire (≥ 10 % of its area) or plus_proche). Reference data, loaded with the communes.
+CREATE TABLE commune_circonscriptions (
+    commune_code TEXT NOT NULL REFERENCES communes(code),
+    circonscription TEXT NOT NULL,
+    rang TEXT NOT NULL,
+    PRIMARY KEY (commune_code, circonscription)
+);
+CREATE INDEX commune_circonscriptions_circ ON commune_circonscriptions(circonscription);
+
 -- Public sign-ups waiting for the e-mailed confirmation (double opt-in); purged after 7 days.
 CREATE TABLE signups (
     token_hash TEXT PRIMARY KEY,

@@ -62,6 +62,9 @@ pub struct Definition {
     /// INSEE codes.
     #[serde(default)]
     pub communes: Vec<String>,
+    /// Legislative circonscriptions (`69-06`): communes lying mainly or partly in them.
+    #[serde(default)]
+    pub circonscriptions: Vec<String>,
     /// Current consent state for a purpose: (purpose, granted).
     #[serde(default)]
     pub consent: Option<(String, bool)>,
@@ -137,6 +140,14 @@ fn compile_inner<'a>(
         if !def.communes.is_empty() {
             let values: Vec<String> = def.communes.iter().map(|c| sql.text(c.trim().to_string())).collect();
             parts.push(format!("p.commune_code IN ({})", values.join(", ")));
+        }
+        if !def.circonscriptions.is_empty() {
+            let values: Vec<String> = def.circonscriptions.iter().map(|c| sql.text(c.trim().to_uppercase())).collect();
+            parts.push(format!(
+                "p.commune_code IN (SELECT cc.commune_code FROM commune_circonscriptions cc WHERE cc.circonscription IN ({}) \
+                 AND cc.rang IN ('principale', 'secondaire'))",
+                values.join(", ")
+            ));
         }
         if let Some((purpose, granted)) = &def.consent {
             if !super::consent::PURPOSES.iter().any(|(p, _)| p == purpose) {

@@ -72,6 +72,11 @@ pub fn definition_from(pairs: &Pairs) -> Result<Definition, Error> {
             .filter(|c| !c.is_empty())
             .map(str::to_string)
             .collect(),
+        circonscriptions: values(pairs, "circonscriptions")
+            .flat_map(|v| v.split([',', ' ', ';']))
+            .filter(|c| !c.is_empty())
+            .map(str::to_string)
+            .collect(),
         consent,
         created_after: date(pairs, "cree_apres", "Créée après")?,
         created_before: date(pairs, "cree_avant", "Créée avant")?,
@@ -102,6 +107,7 @@ struct BuilderPage {
     federations: Vec<Choice>,
     tags: String,
     communes: String,
+    circonscriptions: String,
     dates: [(&'static str, &'static str, String); 4],
     count: Option<String>,
     name: String,
@@ -219,6 +225,7 @@ async fn builder_page(
             federations,
             tags: first(pairs, "etiquettes").to_string(),
             communes: first(pairs, "communes").to_string(),
+            circonscriptions: first(pairs, "circonscriptions").to_string(),
             dates: [
                 ("cree_apres", "Fiche créée à partir du", first(pairs, "cree_apres").to_string()),
                 ("cree_avant", "Fiche créée avant le", first(pairs, "cree_avant").to_string()),
@@ -305,6 +312,9 @@ async fn describe(app: &App, viewer: &Viewer, d: &Definition) -> WebResult<Vec<S
     }
     if !d.communes.is_empty() {
         out.push(format!("Communes (INSEE) : {}", d.communes.join(", ")));
+    }
+    if !d.circonscriptions.is_empty() {
+        out.push(format!("Circonscriptions : {}", d.circonscriptions.join(", ")));
     }
     if let Some((p, g)) = &d.consent {
         out.push(format!("{} : {}", consent::purpose_label(p), if *g { "accepté" } else { "non accepté" }));

@@ -13,6 +13,8 @@ async fn the_real_federations_and_communes_are_loaded_once() {
     let rhone = t.count("SELECT COUNT(*) FROM communes c JOIN federations f ON f.id = c.federation_id WHERE f.code = '69' AND c.kind = 'commune-actuelle'").await;
     assert!(rhone > 200, "Rhône communes: {rhone}");
     assert_eq!(t.count("SELECT COUNT(*) FROM communes WHERE code = '69123'").await, 1, "Lyon");
+    assert!(t.count("SELECT COUNT(*) FROM commune_circonscriptions").await > 30_000, "circonscriptions loaded");
+    assert_eq!(t.count("SELECT COUNT(*) FROM commune_circonscriptions WHERE commune_code = '69266'").await, 3);
     // Every département of metropolitan France and overseas has its federation.
     assert_eq!(
         t.count("SELECT COUNT(*) FROM departements WHERE zone IN ('metro', 'drom') AND federation_id IS NULL").await,

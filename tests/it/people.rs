@@ -514,6 +514,9 @@ async fn segments_count_exactly_within_scope_and_compose() {
     let villeurbanne = t.section_id("Villeurbanne").await;
     assert_eq!(segment_count(&c, &t, &format!("section={villeurbanne}")).await.1, "2");
     assert_eq!(segment_count(&c, &t, "communes=69259").await.1, "1");
+    // Villeurbanne lies mainly in the 6th circonscription; Vénissieux in the 14th.
+    assert_eq!(segment_count(&c, &t, "circonscriptions=69-06").await.1, "2");
+    assert_eq!(segment_count(&c, &t, "circonscriptions=69-14,69-06").await.1, "3");
     assert_eq!(
         segment_count(&c, &t, "etiquettes=%27%3B%20DROP%20TABLE%20people%3B%20--").await.1,
         "0",
