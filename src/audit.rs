@@ -132,6 +132,7 @@ pub fn action_label(action: &str) -> &'static str {
         "people_imported" => "Personnes importées",
         "import_rejects_downloaded" => "Rejets d'import téléchargés",
         "segment_saved" => "Segment enregistré",
+        "skill_added" => "Compétence ajoutée à la liste",
         "people_merged" => "Fiches fusionnées",
         "people_tagged" => "Étiquette ajoutée en masse",
         "retention_purge" => "Purge des personnes inactives (durée de conservation)",

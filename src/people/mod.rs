@@ -324,6 +324,9 @@ pub struct PersonInput {
     /// Skill names, comma-separated (form) — each must be in the curated list.
     #[serde(default)]
     pub skills: String,
+    /// Free text: "soirs et week-ends", "samedi matin"…
+    #[serde(default)]
+    pub availability: String,
 }
 
 impl PersonInput {
@@ -342,6 +345,7 @@ impl PersonInput {
             notes: p.notes.clone(),
             tags: tags.join(", "),
             skills: skills.join(", "),
+            availability: p.availability.clone(),
         }
     }
 }
@@ -349,6 +353,7 @@ impl PersonInput {
 /// A validated person, ready to store.
 pub struct Valid {
     pub candidate: csv_import::Candidate,
+    pub availability: String,
     pub category: Category,
     pub legal_basis: String,
     pub commune_code: Option<String>,
@@ -497,7 +502,11 @@ pub async fn validate(db: &Db, federation_id: i64, input: &PersonInput) -> Resul
         Some(c) => section_for_commune(db, federation_id, c).await?,
         None => None,
     };
-    Ok(Valid { candidate, category, legal_basis, commune_code, section_id, skill_ids })
+    let availability = input.availability.split_whitespace().collect::<Vec<_>>().join(" ");
+    if availability.chars().count() > 200 {
+        return Err(Error::Invalid("Disponibilités : 200 caractères au plus.".into()));
+    }
+    Ok(Valid { candidate, availability, category, legal_basis, commune_code, section_id, skill_ids })
 }
 
 fn capitalise(s: &str) -> String {
@@ -564,8 +573,9 @@ pub async fn create(db: &Db, access: &Access, federation: &Federation, input: &P
     let mut tx = db.pool.begin().await?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO people (federation_id, section_id, commune_code, first_name, last_name, email, phone, address, postcode, \
-         city, category, legal_basis, origin, origin_channel, collected_by, notes, created_at, updated_at, last_activity_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'manual', $14, $15, $16, $16, $16) RETURNING id",
+         city, category, legal_basis, origin, origin_channel, collected_by, notes, availability, created_at, updated_at, \
+         last_activity_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'manual', $14, $15, $16, $17, $17, $17) RETURNING id",
     )
     .bind(federation.id)
     .bind(v.section_id)
@@ -582,6 +592,7 @@ pub async fn create(db: &Db, access: &Access, federation: &Federation, input: &P
     .bind("saisie manuelle")
     .bind(access.user_id)
     .bind(&c.notes)
+    .bind(&v.availability)
     .bind(t)
     .fetch_one(&mut *tx)
     .await
@@ -614,7 +625,7 @@ pub async fn update(db: &Db, access: &Access, person: &Person, input: &PersonInp
     sqlx::query(
         "UPDATE people SET commune_code = $1, section_id = COALESCE($2, section_id), first_name = $3, last_name = $4, \
          email = $5, phone = $6, address = $7, postcode = $8, city = $9, category = $10, legal_basis = $11, notes = $12, \
-         updated_at = $13 WHERE id = $14",
+         availability = $13, updated_at = $14 WHERE id = $15",
     )
     .bind(&v.commune_code)
     .bind(v.section_id)
@@ -628,6 +639,7 @@ pub async fn update(db: &Db, access: &Access, person: &Person, input: &PersonInp
     .bind(v.category.as_str())
     .bind(&v.legal_basis)
     .bind(&c.notes)
+    .bind(&v.availability)
     .bind(now())
     .bind(person.id)
     .execute(&mut *tx)
@@ -966,4 +978,22 @@ pub async fn bulk_tag(db: &Db, access: &Access, ids: &[i64], tag: &str) -> Resul
     }
     tx.commit().await?;
     Ok(n)
+}
+
+/// HQ curates the list of skills and professional domains (national administrators).
+pub async fn add_skill(db: &Db, access: &Access, name: &str) -> Result<()> {
+    if !access.allows(Perm::ManagePeople, Scope::National) {
+        return Err(Error::Forbidden);
+    }
+    let name = name.split_whitespace().collect::<Vec<_>>().join(" ");
+    if name.is_empty() || name.chars().count() > 60 || name.contains([',', ';', '|']) {
+        return Err(Error::Invalid("Un nom de 1 à 60 caractères, sans virgule ni point-virgule.".into()));
+    }
+    if skill_list(db).await?.iter().any(|(_, s)| s.to_lowercase() == name.to_lowercase()) {
+        return Err(Error::Conflict("Cette compétence existe déjà.".into()));
+    }
+    sqlx::query("INSERT INTO skills (name) VALUES ($1)").bind(&name).execute(&db.pool).await.map_err(|e| {
+        if is_unique_violation(&e) { Error::Conflict("Cette compétence existe déjà.".into()) } else { e.into() }
+    })?;
+    Ok(())
 }

@@ -40,6 +40,7 @@ pub fn routes() -> Router<App> {
         .route("/registre", get(register_page))
         .route("/personnes/conservation", get(retention_page))
         .route("/personnes/etiqueter", post(bulk_tag))
+        .route("/competences", get(skills_page).post(add_skill))
         .route("/personnes/{id}/fusionner", get(merge_page).post(merge))
 }
 
@@ -790,4 +791,56 @@ async fn bulk_tag(
     audit::record(&app.db, &viewer.meta, viewer.audit("people_tagged").details(serde_json::json!({ "people": n })))
         .await?;
     Ok(Redirect::to(&format!("/personnes?msg=etiquette&n={n}")).into_response())
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Skills curated by HQ
+
+#[derive(Template)]
+#[template(path = "people/skills.html")]
+struct SkillsPage {
+    layout: Layout,
+    skills: Vec<String>,
+    can_edit: bool,
+    error: Option<String>,
+}
+
+async fn skills_render(app: &App, viewer: &Viewer, error: Option<String>) -> WebResult<Response> {
+    require(viewer, Perm::ViewPeople)?;
+    let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    render_status(
+        status,
+        SkillsPage {
+            layout: Layout::new(app, viewer, "Compétences", "/personnes"),
+            skills: skill_names(app).await?,
+            can_edit: viewer.access.allows(Perm::ManagePeople, crate::access::Scope::National),
+            error,
+        },
+    )
+}
+
+async fn skills_page(State(app): State<App>, viewer: Viewer) -> WebResult<Response> {
+    skills_render(&app, &viewer, None).await
+}
+
+#[derive(Deserialize)]
+struct SkillForm {
+    #[serde(default)]
+    name: String,
+}
+
+async fn add_skill(State(app): State<App>, viewer: Viewer, Form(form): Form<SkillForm>) -> WebResult<Response> {
+    match people::add_skill(&app.db, &viewer.access, &form.name).await {
+        Ok(()) => {
+            audit::record(
+                &app.db,
+                &viewer.meta,
+                viewer.audit("skill_added").details(serde_json::json!({ "name": form.name.trim() })),
+            )
+            .await?;
+            Ok(Redirect::to("/competences").into_response())
+        }
+        Err(Error::Invalid(m) | Error::Conflict(m)) => skills_render(&app, &viewer, Some(m)).await,
+        Err(e) => Err(e.into()),
+    }
 }

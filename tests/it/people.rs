@@ -923,3 +923,37 @@ async fn duplicates_merge_without_losing_data_and_tags_apply_in_bulk() {
     assert!(list.contains("2 personne(s)"), "tags match whatever the case");
     t.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hq_curates_skills_and_people_record_their_availability() {
+    let t = TestApp::spawn().await;
+    let admin = t.login(ADMIN).await;
+    let r = admin.post(t.url("/competences")).form(&[("name", "Sciences")]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        admin.post(t.url("/competences")).form(&[("name", "sciences")]).send().await.unwrap().status(),
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let coord = t.login(COORD_69).await;
+    assert_eq!(
+        coord.post(t.url("/competences")).form(&[("name", "Autre")]).send().await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    let fed = t.federation_id("69").await.to_string();
+    let r = coord
+        .post(t.url("/personnes/nouvelle"))
+        .form(&[
+            ("federation_id", fed.as_str()),
+            ("last_name", "Curie"),
+            ("category", "member"),
+            ("skills", "sciences"),
+            ("availability", "samedi matin"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let page = coord.get(t.url(&location(&r))).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Sciences") && page.contains("samedi matin"), "{page}");
+    t.stop().await;
+}
