@@ -957,3 +957,44 @@ async fn hq_curates_skills_and_people_record_their_availability() {
     assert!(page.contains("Sciences") && page.contains("samedi matin"), "{page}");
     t.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_imports_a_file_and_writes_the_rejected_rows_next_to_it() {
+    let t = TestApp::spawn().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("adherents.csv");
+    std::fs::write(
+        &file,
+        b"Pr\xe9nom;Nom;Courriel;Portable\r\nAnn;Bou;ann@example.org;0611111111\r\nBad;Row;nope;\r\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_terrain"))
+        .args(["import", "contacts"])
+        .arg(&file)
+        .args(["--federation", "69", "--category", "member", "--database-url", t.db.url()])
+        .env_remove("TERRAIN_SMTP_HOST")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("1 inserted") && stdout.contains("1 rejected"), "{stdout}");
+    let rejects = std::fs::read_to_string(dir.path().join("adherents.rejets.csv")).unwrap();
+    assert!(rejects.contains("e-mail invalide"));
+    let (category, phone): (String, Option<String>) =
+        sqlx::query_as("SELECT category, phone FROM people WHERE email = 'ann@example.org'")
+            .fetch_one(&t.app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!((category.as_str(), phone.as_deref()), ("member", Some("+33611111111")));
+    // Bad arguments: one clear line, nothing imported.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_terrain"))
+        .args(["import", "contacts"])
+        .arg(&file)
+        .args(["--federation", "00", "--database-url", t.db.url()])
+        .env_remove("TERRAIN_SMTP_HOST")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no federation with code 00"));
+    t.stop().await;
+}
