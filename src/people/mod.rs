@@ -47,7 +47,8 @@ pub struct Person {
     pub last_activity_at: i64,
 }
 
-const PERSON_COLUMNS: &str = "p.id, p.federation_id, p.section_id, p.commune_code, p.first_name, p.last_name, p.email, \
+/// Every column of `people p`, in [`Person`]'s order.
+pub(crate) const PERSON_COLUMNS: &str = "p.id, p.federation_id, p.section_id, p.commune_code, p.first_name, p.last_name, p.email, \
      p.phone, p.address, p.postcode, p.city, p.category, p.legal_basis, p.origin, p.origin_channel, p.notes, \
      p.availability, p.external_id, p.created_at, p.updated_at, p.last_activity_at";
 

@@ -8,7 +8,7 @@
 use serde::Serialize;
 
 use super::csv_import::{self, Category};
-use super::{Person, add_event, consent, suppressed};
+use super::{PERSON_COLUMNS, Person, add_event, consent, suppressed};
 use crate::db::{Db, now};
 use crate::error::{Error, Result};
 
@@ -245,10 +245,6 @@ pub async fn verify_link(db: &Db, token: &str) -> Result<Option<VerifiedEmail>> 
             .await?;
     Ok(email.map(VerifiedEmail))
 }
-
-const PERSON_COLUMNS: &str = "p.id, p.federation_id, p.section_id, p.commune_code, p.first_name, p.last_name, p.email, \
-     p.phone, p.address, p.postcode, p.city, p.category, p.legal_basis, p.origin, p.origin_channel, p.notes, \
-     p.availability, p.external_id, p.created_at, p.updated_at, p.last_activity_at";
 
 /// Every record with this address (one per federation that knows it).
 pub async fn records(db: &Db, email: &VerifiedEmail) -> Result<Vec<Person>> {

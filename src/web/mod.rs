@@ -21,6 +21,23 @@ use crate::app::App;
 
 pub type AppState = App;
 
+/// A JSON document offered as a download (personal data exports).
+pub fn json_attachment(
+    filename: &str,
+    value: &serde_json::Value,
+) -> Result<axum::response::Response, crate::error::Error> {
+    use axum::response::IntoResponse;
+    let body = serde_json::to_string_pretty(value).map_err(anyhow::Error::from)?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "application/json; charset=utf-8".to_string()),
+            (axum::http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"{filename}\"")),
+        ],
+        body,
+    )
+        .into_response())
+}
+
 pub fn router(app: App) -> Router {
     Router::new()
         .merge(auth::routes())

@@ -381,14 +381,7 @@ async fn personal_data(State(app): State<App>, viewer: Viewer, Path(id): Path<i6
         viewer.audit("person_exported").target("person", person.id).federation(Some(person.federation_id)),
     )
     .await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/json; charset=utf-8".to_string()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"personne-{}.json\"", person.id)),
-        ],
-        serde_json::to_string_pretty(&data).map_err(anyhow::Error::from)?,
-    )
-        .into_response())
+    Ok(super::json_attachment(&format!("personne-{}.json", person.id), &data)?)
 }
 
 #[derive(Deserialize)]

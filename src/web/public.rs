@@ -3,7 +3,7 @@
 
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
@@ -264,14 +264,7 @@ async fn my_data(
 async fn my_data_json(State(app): State<App>, Path(token): Path<String>) -> WebResult<Response> {
     let email = verified(&app, &token).await?;
     let data = selfservice::export(&app.db, &email).await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/json; charset=utf-8"),
-            (header::CONTENT_DISPOSITION, "attachment; filename=\"mes-donnees.json\""),
-        ],
-        serde_json::to_string_pretty(&data).map_err(anyhow::Error::from)?,
-    )
-        .into_response())
+    Ok(super::json_attachment("mes-donnees.json", &data)?)
 }
 
 async fn rectify(
