@@ -998,3 +998,52 @@ pub async fn add_skill(db: &Db, access: &Access, name: &str) -> Result<()> {
     })?;
     Ok(())
 }
+
+/// The access export as CSV (art. 15 and 20 ask for a commonly used format): one line per stored value,
+/// `table;n°;champ;valeur`, for French Excel (UTF-8 BOM, `;`), formulas neutralised.
+pub fn personal_data_csv(data: &serde_json::Value) -> String {
+    fn scalar(v: &serde_json::Value) -> String {
+        match v {
+            serde_json::Value::Null => String::new(),
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }
+    }
+    fn walk(rows: &mut Vec<[String; 4]>, table: &str, index: String, value: &serde_json::Value) {
+        match value {
+            serde_json::Value::Object(fields) => {
+                for (k, v) in fields {
+                    if v.is_array() || v.is_object() {
+                        walk(rows, &format!("{table}.{k}"), index.clone(), v);
+                    } else {
+                        rows.push([table.to_string(), index.clone(), k.clone(), scalar(v)]);
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let idx = if index.is_empty() { (i + 1).to_string() } else { format!("{index}.{}", i + 1) };
+                    if item.is_object() || item.is_array() {
+                        walk(rows, table, idx, item);
+                    } else {
+                        rows.push([table.to_string(), idx, String::new(), scalar(item)]);
+                    }
+                }
+            }
+            other => rows.push([table.to_string(), index, String::new(), scalar(other)]),
+        }
+    }
+    let mut rows = Vec::new();
+    if let serde_json::Value::Object(top) = data {
+        for (k, v) in top {
+            walk(&mut rows, k, String::new(), v);
+        }
+    }
+    let mut w = csv::WriterBuilder::new().delimiter(b';').from_writer(Vec::new());
+    let _ = w.write_record(["table", "n°", "champ", "valeur"]);
+    for r in &rows {
+        let _ = w.write_record(r.iter().map(|c| csv_import::neutralise_formula(c)));
+    }
+    let bytes = w.into_inner().unwrap_or_default();
+    format!("\u{feff}{}", String::from_utf8_lossy(&bytes))
+}

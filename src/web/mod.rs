@@ -21,6 +21,19 @@ use crate::app::App;
 
 pub type AppState = App;
 
+/// A CSV document offered as a download.
+pub fn csv_attachment(filename: &str, body: String) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (axum::http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"{filename}\"")),
+        ],
+        body,
+    )
+        .into_response()
+}
+
 /// A JSON document offered as a download (personal data exports).
 pub fn json_attachment(
     filename: &str,

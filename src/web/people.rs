@@ -36,6 +36,7 @@ pub fn routes() -> Router<App> {
         .route("/personnes/{id}/modifier", get(edit_form))
         .route("/personnes/{id}/consentements", post(record_consent))
         .route("/personnes/{id}/donnees.json", get(personal_data))
+        .route("/personnes/{id}/donnees.csv", get(personal_data_csv))
         .route("/personnes/{id}/effacer", post(erase))
         .route("/registre", get(register_page))
         .route("/personnes/conservation", get(retention_page))
@@ -384,6 +385,18 @@ async fn personal_data(State(app): State<App>, viewer: Viewer, Path(id): Path<i6
     Ok(super::json_attachment(&format!("personne-{}.json", person.id), &data)?)
 }
 
+async fn personal_data_csv(State(app): State<App>, viewer: Viewer, Path(id): Path<i64>) -> WebResult<Response> {
+    let person = people::get(&app.db, &viewer.access, Perm::ManagePeople, id).await?;
+    let data = people::personal_data(&app.db, &viewer.access, &person).await?;
+    audit::record(
+        &app.db,
+        &viewer.meta,
+        viewer.audit("person_exported").target("person", person.id).federation(Some(person.federation_id)),
+    )
+    .await?;
+    Ok(super::csv_attachment(&format!("personne-{}.csv", person.id), people::personal_data_csv(&data)))
+}
+
 #[derive(Deserialize)]
 struct EraseForm {
     #[serde(default)]
@@ -529,6 +542,25 @@ struct ImportPage {
     legal_bases: Vec<(&'static str, &'static str)>,
     percent: i64,
     error: Option<String>,
+    /// The first rejected rows: (line, reasons).
+    rejects: Vec<(String, String)>,
+}
+
+/// Line numbers and reasons of the first rejected rows, read back from the stored rejects file.
+fn first_rejects(csv_text: &str, n: usize) -> Vec<(String, String)> {
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(b';')
+        .flexible(true)
+        .from_reader(csv_text.trim_start_matches('\u{feff}').as_bytes());
+    reader
+        .records()
+        .filter_map(|r| r.ok())
+        .take(n)
+        .filter_map(|r| {
+            let len = r.len();
+            (len >= 2).then(|| (r[len - 2].to_string(), r[len - 1].to_string()))
+        })
+        .collect()
 }
 
 async fn import_page_render(app: &App, viewer: &Viewer, id: i64, error: Option<String>) -> WebResult<Response> {
@@ -559,6 +591,11 @@ async fn import_page_render(app: &App, viewer: &Viewer, id: i64, error: Option<S
         })
         .unwrap_or_default();
     let percent = if row.total_rows > 0 { row.processed * 100 / row.total_rows } else { 0 };
+    let rejects = if row.state == "done" && row.rejected > 0 {
+        first_rejects(&import::rejected_csv(&app.db, &row).await?, 20)
+    } else {
+        Vec::new()
+    };
     let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     let mut layout = Layout::new(app, viewer, "Import de personnes", "/personnes");
     layout.refresh = row.state == "running";
@@ -574,6 +611,7 @@ async fn import_page_render(app: &App, viewer: &Viewer, id: i64, error: Option<S
             legal_bases: people::LEGAL_BASES.to_vec(),
             percent,
             error,
+            rejects,
         },
     )
 }

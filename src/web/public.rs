@@ -27,6 +27,7 @@ pub fn routes() -> Router<App> {
         .route("/mes-donnees", get(link_form).post(request_link))
         .route("/mes-donnees/{token}", get(my_data))
         .route("/mes-donnees/{token}/donnees.json", get(my_data_json))
+        .route("/mes-donnees/{token}/donnees.csv", get(my_data_csv))
         .route("/mes-donnees/{token}/corriger/{id}", post(rectify))
         .route("/mes-donnees/{token}/consentement/{id}", post(set_consent))
         .route("/mes-donnees/{token}/effacer", post(erase))
@@ -275,6 +276,12 @@ async fn rectify(
     let email = verified(&app, &token).await?;
     selfservice::rectify(&app.db, &email, id, &form).await?;
     Ok(Redirect::to(&format!("/mes-donnees/{token}?msg=corrige")).into_response())
+}
+
+async fn my_data_csv(State(app): State<App>, Path(token): Path<String>) -> WebResult<Response> {
+    let email = verified(&app, &token).await?;
+    let data = selfservice::export(&app.db, &email).await?;
+    Ok(super::csv_attachment("mes-donnees.csv", people::personal_data_csv(&data)))
 }
 
 #[derive(Deserialize)]

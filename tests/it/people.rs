@@ -419,7 +419,14 @@ async fn people_are_created_edited_exported_and_their_consent_derives_from_the_l
         assert!(json.get(table).is_some(), "the access export misses {table}");
     }
     assert_eq!(json["consent_events"].as_array().unwrap().len(), 3);
-    assert_eq!(t.audit_count("person_exported").await, 1);
+    let csv = c.get(t.url(&format!("/personnes/{id}/donnees.csv"))).send().await.unwrap().text().await.unwrap();
+    assert!(
+        csv.starts_with('\u{feff}')
+            && csv.contains("people;;email;zoe@example.org")
+            && csv.contains("consent_events;3;purpose;sms"),
+        "{csv}"
+    );
+    assert_eq!(t.audit_count("person_exported").await, 2, "JSON and CSV downloads are both audited");
     t.stop().await;
 }
 
@@ -707,6 +714,8 @@ async fn people_see_correct_object_and_erase_their_own_data_through_an_emailed_l
     let json: serde_json::Value =
         anon.get(t.url(&format!("{link}/donnees.json"))).send().await.unwrap().json().await.unwrap();
     assert_eq!(json["records"].as_array().unwrap().len(), 2);
+    let csv = anon.get(t.url(&format!("{link}/donnees.csv"))).send().await.unwrap().text().await.unwrap();
+    assert!(csv.contains("records.people;1;email;paul@example.org"), "{csv}");
     let rhone: i64 = sqlx::query_scalar(
         "SELECT p.id FROM people p JOIN federations f ON f.id = p.federation_id WHERE f.code = '69'",
     )
