@@ -168,6 +168,27 @@ impl Db {
         }
     }
 
+    /// Writes a consistent copy of a SQLite database with `VACUUM INTO` (safe while other connections write,
+    /// unlike copying the file), then checks the copy with `PRAGMA integrity_check`. Returns its size.
+    pub async fn backup(&self, to: &std::path::Path) -> anyhow::Result<u64> {
+        if self.backend != Backend::Sqlite {
+            anyhow::bail!("on PostgreSQL, back up with pg_dump (for example: pg_dump -Fc DATABASE > terrain.dump)");
+        }
+        if to.exists() {
+            anyhow::bail!("{} already exists: choose a new file", to.display());
+        }
+        let target = to.to_str().ok_or_else(|| anyhow::anyhow!("the backup path must be valid UTF-8"))?;
+        sqlx::query("VACUUM INTO $1").bind(target).execute(&self.pool).await.context("backup failed")?;
+        let mut copy =
+            <sqlx::AnyConnection as sqlx::Connection>::connect(&format!("sqlite://{target}?mode=ro")).await?;
+        let check: String = sqlx::query_scalar("PRAGMA integrity_check").fetch_one(&mut copy).await?;
+        sqlx::Connection::close(copy).await?;
+        if check != "ok" {
+            anyhow::bail!("the backup failed its integrity check: {check}");
+        }
+        Ok(std::fs::metadata(to)?.len())
+    }
+
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }

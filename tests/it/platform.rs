@@ -307,3 +307,41 @@ async fn the_outbox_exists_only_when_enabled() {
     assert_eq!(reqwest::get(t.url("/boite-d-envoi")).await.unwrap().status(), StatusCode::NOT_FOUND);
     t.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_taken_during_writes_is_consistent() {
+    let t = TestApp::spawn().await;
+    if t.app.db.backend != terrain::db::Backend::Sqlite {
+        let e = t.app.db.backup(std::path::Path::new("/tmp/never.db")).await.unwrap_err().to_string();
+        assert!(e.contains("pg_dump"), "{e}");
+        t.stop().await;
+        return;
+    }
+    // Writers keep going while the backup runs.
+    let db = t.app.db.clone();
+    let writer = tokio::spawn(async move {
+        for i in 0..300 {
+            terrain::audit::record(
+                &db,
+                &terrain::audit::RequestMeta::cli(),
+                terrain::audit::Entry::new(None, "login").target("n", i),
+            )
+            .await
+            .unwrap();
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("copy.db");
+    let size = t.app.db.backup(&path).await.unwrap();
+    writer.await.unwrap();
+    assert!(size > 1_000_000, "the copy holds the reference data");
+    let copy = terrain::db::Db::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+    assert_eq!(copy.applied_versions().await.unwrap(), t.app.db.applied_versions().await.unwrap());
+    let communes: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM communes").fetch_one(&copy.pool).await.unwrap();
+    assert!(communes > 35_000);
+    // Restoring is starting on the copy.
+    let restored = terrain::app::App::init(config_for(&format!("sqlite://{}", path.display()))).await.unwrap();
+    assert!(restored.db.ready().await);
+    assert!(t.app.db.backup(&path).await.is_err(), "never overwrites");
+    t.stop().await;
+}
