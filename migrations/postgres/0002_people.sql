@@ -116,7 +116,6 @@ CREATE TABLE imports (
     mapping TEXT NOT NULL,
     category TEXT NOT NULL,
     legal_basis TEXT NOT NULL,
-    content TEXT,
     total_rows BIGINT NOT NULL DEFAULT 0,
     processed BIGINT NOT NULL DEFAULT 0,
     inserted BIGINT NOT NULL DEFAULT 0,
@@ -128,6 +127,13 @@ CREATE TABLE imports (
     error TEXT NOT NULL DEFAULT '',
     created_at BIGINT NOT NULL,
     finished_at BIGINT
+);
+
+-- An uploaded file between its preview and its import (deleted once imported). Kept apart from `imports`, whose
+-- progress counters change often, so that those updates never rewrite a 50 MB row.
+CREATE TABLE import_files (
+    import_id BIGINT PRIMARY KEY REFERENCES imports(id) ON DELETE CASCADE,
+    content TEXT NOT NULL
 );
 
 -- Which legislative circonscription(s) a commune lies in (approximate overlay of contours: `rang` principale,

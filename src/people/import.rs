@@ -81,7 +81,7 @@ impl Report {
 }
 
 /// Rows committed per transaction.
-const BATCH: usize = 500;
+const BATCH: usize = 100_000;
 
 enum Outcome {
     Inserted,
@@ -408,26 +408,35 @@ pub async fn stage(
     let (_, preview) = read(bytes)?;
     let text = csv_import::decode(bytes).text;
     let mapping = serde_json::to_string(&preview.mapping).map_err(anyhow::Error::from)?;
-    let id = sqlx::query_scalar(
-        "INSERT INTO imports (federation_id, user_id, filename, state, mapping, category, legal_basis, content, total_rows, created_at) \
-         VALUES ($1, $2, $3, 'pending', $4, 'sympathiser', '', $5, $6, $7) RETURNING id",
+    let mut tx = db.pool.begin().await?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO imports (federation_id, user_id, filename, state, mapping, category, legal_basis, total_rows, created_at) \
+         VALUES ($1, $2, $3, 'pending', $4, 'sympathiser', '', $5, $6) RETURNING id",
     )
     .bind(federation.id)
     .bind(access.user_id)
     .bind(filename.chars().take(200).collect::<String>())
     .bind(mapping)
-    .bind(text)
     .bind(preview.rows as i64)
     .bind(now())
-    .fetch_one(&db.pool)
+    .fetch_one(&mut *tx)
     .await?;
+    // The file lives in its own table: progress updates of `imports` must not rewrite a 50 MB row.
+    sqlx::query("INSERT INTO import_files (import_id, content) VALUES ($1, $2)")
+        .bind(id)
+        .bind(text)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
     Ok((id, preview))
 }
 
 /// The preview of a staged import, recomputed from the stored text.
 pub async fn staged_preview(db: &Db, import: &ImportRow) -> Result<Option<Preview>> {
-    let content: Option<String> =
-        sqlx::query_scalar("SELECT content FROM imports WHERE id = $1").bind(import.id).fetch_one(&db.pool).await?;
+    let content: Option<String> = sqlx::query_scalar("SELECT content FROM import_files WHERE import_id = $1")
+        .bind(import.id)
+        .fetch_optional(&db.pool)
+        .await?;
     match content {
         Some(text) => Ok(Some(read(text.as_bytes())?.1)),
         None => Ok(None),
@@ -477,7 +486,8 @@ pub async fn run_job(db: &Db, import_id: i64) -> anyhow::Result<()> {
         state: String,
     }
     let row: Option<Job> = sqlx::query_as(
-        "SELECT federation_id, user_id, filename, mapping, category, legal_basis, content, state FROM imports WHERE id = $1",
+        "SELECT i.federation_id, i.user_id, i.filename, i.mapping, i.category, i.legal_basis, f.content, i.state \
+         FROM imports i LEFT JOIN import_files f ON f.import_id = i.id WHERE i.id = $1",
     )
     .bind(import_id)
     .fetch_optional(&db.pool)
@@ -489,7 +499,8 @@ pub async fn run_job(db: &Db, import_id: i64) -> anyhow::Result<()> {
         return Ok(());
     }
     let fail = |msg: String| async move {
-        sqlx::query("UPDATE imports SET state = 'failed', error = $1, content = NULL, finished_at = $2 WHERE id = $3")
+        sqlx::query("DELETE FROM import_files WHERE import_id = $1").bind(import_id).execute(&db.pool).await?;
+        sqlx::query("UPDATE imports SET state = 'failed', error = $1, finished_at = $2 WHERE id = $3")
             .bind(msg)
             .bind(now())
             .bind(import_id)
@@ -546,7 +557,7 @@ pub async fn run_job(db: &Db, import_id: i64) -> anyhow::Result<()> {
             };
             sqlx::query(
                 "UPDATE imports SET state = 'done', processed = $1, inserted = $2, updated = $3, unchanged = $4, suppressed = $5, \
-                 rejected = $6, rejected_csv = $7, content = NULL, finished_at = $8 WHERE id = $9",
+                 rejected = $6, rejected_csv = $7, finished_at = $8 WHERE id = $9",
             )
             .bind(report.total as i64)
             .bind(report.inserted as i64)
@@ -559,6 +570,7 @@ pub async fn run_job(db: &Db, import_id: i64) -> anyhow::Result<()> {
             .bind(import_id)
             .execute(&db.pool)
             .await?;
+            sqlx::query("DELETE FROM import_files WHERE import_id = $1").bind(import_id).execute(&db.pool).await?;
             let meta = crate::audit::RequestMeta::default();
             crate::audit::record(
                 db,

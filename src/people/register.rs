@@ -24,7 +24,7 @@ const fn d(table: &'static str, column: &'static str, data: &'static str, purpos
 pub const PERSONAL_TABLES: [&str; 5] = ["people", "person_tags", "person_skills", "consent_events", "person_events"];
 
 /// Short-lived tables holding an address before it is a person (sign-ups) or to reach one (self-service links).
-pub const TRANSIENT_TABLES: [&str; 2] = ["signups", "person_links"];
+pub const TRANSIENT_TABLES: [&str; 3] = ["signups", "person_links", "import_files"];
 
 const SIGNUP: &str = "Confirmer une inscription (double opt-in)";
 const SIGNUP_BASIS: &str = "Consentement de la personne (RGPD art. 9-2-a)";
@@ -32,6 +32,17 @@ const SIGNUP_RETENTION: &str = "7 jours sans confirmation";
 const LINK: &str = "Envoyer à la personne un lien vers ses données (RGPD art. 15 à 21)";
 const LINK_BASIS: &str = "Obligation légale (RGPD art. 12)";
 const LINK_RETENTION: &str = "1 heure";
+
+const fn import_file(column: &'static str, data: &'static str) -> Declaration {
+    Declaration {
+        table: "import_files",
+        column,
+        data,
+        purpose: "Montrer l'aperçu d'un import puis l'exécuter",
+        basis: BASIS,
+        retention: "Jusqu'à la fin de l'import (1 jour au plus sans confirmation)",
+    }
+}
 
 const fn signup(column: &'static str, data: &'static str) -> Declaration {
     Declaration { table: "signups", column, data, purpose: SIGNUP, basis: SIGNUP_BASIS, retention: SIGNUP_RETENTION }
@@ -98,6 +109,8 @@ pub const DECLARATIONS: &[Declaration] = &[
     signup("ip", "Adresse IP (preuve du consentement)"),
     signup("created_at", "Date"),
     signup("expires_at", "Expiration"),
+    import_file("import_id", "Import"),
+    import_file("content", "Contenu du fichier importé"),
     link("token_hash", "Empreinte du lien"),
     link("email", "Adresse e-mail"),
     link("created_at", "Date"),

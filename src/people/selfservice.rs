@@ -365,10 +365,21 @@ pub async fn erase_all(db: &Db, email: &VerifiedEmail, objected: bool) -> Result
     Ok(n)
 }
 
-/// Forgets expired sign-ups and links (housekeeping).
+/// Forgets expired sign-ups and links, files of imports never confirmed (a day) and the rejected rows of
+/// finished imports (a week) — housekeeping.
 pub async fn purge_expired(db: &Db) -> Result<()> {
     let t = now();
     sqlx::query("DELETE FROM signups WHERE expires_at <= $1").bind(t).execute(&db.pool).await?;
     sqlx::query("DELETE FROM person_links WHERE expires_at <= $1").bind(t).execute(&db.pool).await?;
+    sqlx::query(
+        "DELETE FROM import_files WHERE import_id IN (SELECT id FROM imports WHERE state = 'pending' AND created_at < $1)",
+    )
+    .bind(t - 86_400)
+    .execute(&db.pool)
+    .await?;
+    sqlx::query("UPDATE imports SET rejected_csv = '' WHERE rejected_csv <> '' AND finished_at < $1")
+        .bind(t - 7 * 86_400)
+        .execute(&db.pool)
+        .await?;
     Ok(())
 }

@@ -190,7 +190,7 @@ async fn erased_people_are_never_reimported_and_leave_no_address_behind() {
         assert!(!hay.contains("lucie.aubrac@example.org") && !hay.contains("+33601020304"), "address left in the file");
     }
     let dump: Vec<String> = sqlx::query_scalar(
-        "SELECT COALESCE(content, '') || rejected_csv || filename FROM imports UNION ALL SELECT details FROM audit_log \
+        "SELECT rejected_csv || filename FROM imports UNION ALL SELECT content FROM import_files UNION ALL SELECT details FROM audit_log \
          UNION ALL SELECT hash FROM suppressions",
     )
     .fetch_all(&t.app.db.pool)
@@ -1005,5 +1005,64 @@ async fn the_cli_imports_a_file_and_writes_the_rejected_rows_next_to_it() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no federation with code 00"));
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_50_mb_file_imports_through_the_web_with_progress_shown() {
+    let t = TestApp::spawn_with(|c| c.workers = 0).await;
+    let c = t.login(COORD_69).await;
+    let fed = t.federation_id("69").await;
+    // ~50 MB: 25,000 people with long notes, as a big federation's export could be.
+    let filler = "Rencontré·e au marché, intéressé·e par les questions de logement et de transports. ".repeat(23);
+    let mut csv = String::from("Prénom;Nom;E-mail;Téléphone;Code postal;Ville;Notes\n");
+    let rows: i64 = std::env::var("BIG_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(25_000);
+    for i in 0..rows {
+        csv.push_str(&format!("Prénom{i};Nom{i};personne{i}@example.org;06{:08};69100;Villeurbanne;{filler}{i}\n", i));
+    }
+    assert!(rows < 25_000 || csv.len() > 48 * 1024 * 1024, "{} bytes", csv.len());
+    let form = Form::new()
+        .text("federation_id", fed.to_string())
+        .part("file", Part::bytes(csv.into_bytes()).file_name("gros.csv"));
+    let r = c.post(t.url("/personnes/import")).multipart(form).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let loc = location(&r);
+    let preview = c.get(t.url(&loc)).send().await.unwrap().text().await.unwrap();
+    assert!(preview.contains(&format!("{rows} ligne(s)")), "{}", &preview[..preview.len().min(2000)]);
+    let mut fields =
+        vec![("category".to_string(), "sympathiser".to_string()), ("legal_basis".to_string(), String::new())];
+    for (i, f) in ["first_name", "last_name", "email", "phone", "postcode", "city", "notes"].iter().enumerate() {
+        fields.push((format!("col{i}"), f.to_string()));
+    }
+    assert_eq!(c.post(t.url(&loc)).form(&fields).send().await.unwrap().status(), StatusCode::SEE_OTHER);
+    // Run the job in the background and watch the page while it works.
+    let runner = t.app.runner();
+    let job = tokio::spawn(async move { while runner.run_one("big").await.unwrap() {} });
+    let mut saw_progress = false;
+    let started = std::time::Instant::now();
+    loop {
+        if started.elapsed() > std::time::Duration::from_secs(300) {
+            let jobs: Vec<(String, Option<String>)> =
+                sqlx::query_as("SELECT state, last_error FROM jobs WHERE kind = 'import_people'")
+                    .fetch_all(&t.app.db.pool)
+                    .await
+                    .unwrap();
+            panic!("the import did not finish: {jobs:?}");
+        }
+        let page = c.get(t.url(&loc)).send().await.unwrap().text().await.unwrap();
+        if page.contains("Import terminé") {
+            assert_eq!(count_in(&page, "ajoutée(s)"), rows);
+            break;
+        }
+        if page.contains("<progress") && page.contains("http-equiv=\"refresh\"") {
+            saw_progress = true;
+        }
+        assert!(!page.contains("L'import a échoué"), "{page}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    job.await.unwrap();
+    assert!(saw_progress, "the page showed the progress of the running import");
+    assert_eq!(t.count("SELECT COUNT(*) FROM people").await, rows);
+    assert_eq!(t.count("SELECT COUNT(*) FROM import_files").await, 0, "the file is not kept");
     t.stop().await;
 }
