@@ -6,12 +6,14 @@
 
 use std::collections::{HashMap, HashSet};
 
+use hmac::{Hmac, Mac};
 use serde::Serialize;
+use sha2::Sha256;
 
 use super::csv_import::{self, Candidate, Category, Field, Row, Table};
-use super::{Person, add_event, default_legal_basis, pepper, suppression_hash};
+use super::{default_legal_basis, pepper};
 use crate::access::{Access, Perm};
-use crate::db::{Db, now};
+use crate::db::{Backend, Db, now};
 use crate::error::{Error, Result};
 use crate::org::Federation;
 
@@ -80,8 +82,9 @@ impl Report {
     }
 }
 
-/// Rows committed per transaction.
-const BATCH: usize = 100_000;
+/// Rows committed per transaction: large enough that committing costs little (each commit rewrites the index pages
+/// the batch touched), small enough for a useful progress bar.
+const BATCH: usize = 20_000;
 
 enum Outcome {
     Inserted,
@@ -89,16 +92,202 @@ enum Outcome {
     Unchanged,
 }
 
-struct Context {
+/// A person a row can merge into: one already in the database, or one created by an earlier row of the batch being
+/// written (inserted at the end of the batch). The order is the order of their ids: new people get larger ids than
+/// everyone already stored, in creation order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Key {
+    Stored(i64),
+    New(usize),
+}
+
+/// What validating a row needs besides the row: suppression list, communes, sections and skills.
+struct Resolver {
     federation_id: i64,
-    pepper: String,
-    suppressed: HashSet<String>,
-    communes: HashMap<(String, String, String), Option<String>>,
+    /// HMAC keyed with the pepper, cloned for each hash; `None` when the suppression list is empty.
+    suppression_mac: Option<Hmac<Sha256>>,
+    suppressed: HashSet<[u8; 32]>,
+    /// (INSEE code, postcode, city) joined with NUL → commune.
+    communes: HashMap<String, Option<String>>,
     sections: HashMap<String, Option<i64>>,
-    skills: Vec<(i64, String)>,
+    /// Lower-case skill name → id (the first in name order, as a search of the list would find).
+    skills: HashMap<String, i64>,
+}
+
+/// The federation's people as far as deduplication is concerned, kept in memory for the whole import.
+struct Known {
+    federation_id: i64,
+    backend: Backend,
+    /// Normalised e-mail → the federation's person with it (unique per federation).
+    emails: HashMap<String, Key>,
+    /// E.164 phone → the federation's person with it that has the smallest id (`ORDER BY id LIMIT 1`).
+    phones: HashMap<String, Key>,
+    /// Largest person id `emails` and `phones` know of.
+    max_id: i64,
+}
+
+impl Known {
+    /// Dedupe: the person with the row's e-mail, else the first one with its phone.
+    fn lookup(&self, c: &Candidate) -> Option<Key> {
+        if let Some(email) = &c.email
+            && let Some(key) = self.emails.get(email)
+        {
+            return Some(*key);
+        }
+        c.phone.as_ref().and_then(|p| self.phones.get(p).copied())
+    }
+
+    fn note_phone(&mut self, phone: &str, key: Key) {
+        match self.phones.get_mut(phone) {
+            Some(k) => *k = (*k).min(key),
+            None => {
+                self.phones.insert(phone.to_string(), key);
+            }
+        }
+    }
+
+    fn note_stored(&mut self, id: i64, federation_id: i64, email: Option<String>, phone: Option<String>) {
+        self.max_id = self.max_id.max(id);
+        if federation_id != self.federation_id {
+            return;
+        }
+        if let Some(e) = email {
+            self.emails.insert(e, Key::Stored(id));
+        }
+        if let Some(p) = phone {
+            self.note_phone(&p, Key::Stored(id));
+        }
+    }
+}
+
+/// A valid row, with what the database told about it.
+struct Item {
+    candidate: Candidate,
+    commune: Option<String>,
+    section: Option<i64>,
+    skill_ids: Vec<i64>,
+}
+
+/// A person as the batch leaves them: read from the database (`stored`) or created by a row of the batch.
+struct Draft {
+    /// (id, updated_at) of a person read from the database.
+    stored: Option<(i64, i64)>,
+    section_id: Option<i64>,
+    commune_code: Option<String>,
+    first_name: String,
+    last_name: String,
+    email: Option<String>,
+    phone: Option<String>,
+    address: String,
+    postcode: String,
+    city: String,
+    notes: String,
+    external_id: String,
+    category: &'static str,
+    legal_basis: String,
+    tags: Vec<String>,
+    skills: Vec<i64>,
+    /// Tags and skills read from the database: the ones after these are to insert.
+    stored_tags: usize,
+    stored_skills: usize,
+    /// Something was filled in or added (`updated_at` moves).
+    changed: bool,
+    /// The row must be updated (something changed, or the section was set).
+    dirty: bool,
+}
+
+/// Keeps what is there; fills what is empty.
+fn fill(existing: &mut String, new: &str) -> bool {
+    let filled = existing.is_empty() && !new.is_empty();
+    if filled {
+        *existing = new.to_string();
+    }
+    filled
+}
+
+impl Draft {
+    fn new(c: &Candidate, options: &Options, item: &Item) -> Draft {
+        let category = c.category.unwrap_or(options.category);
+        let mut tags: Vec<String> = Vec::with_capacity(c.tags.len());
+        for t in &c.tags {
+            if !tags.contains(t) {
+                tags.push(t.clone());
+            }
+        }
+        Draft {
+            stored: None,
+            section_id: item.section,
+            commune_code: item.commune.clone(),
+            first_name: c.first_name.clone(),
+            last_name: c.last_name.clone(),
+            email: c.email.clone(),
+            phone: c.phone.clone(),
+            address: c.address.clone(),
+            postcode: c.postcode.clone(),
+            city: c.city.clone(),
+            notes: c.notes.clone(),
+            external_id: c.external_id.clone(),
+            category: category.as_str(),
+            legal_basis: options.legal_basis.clone().unwrap_or_else(|| default_legal_basis(category).to_string()),
+            tags,
+            skills: item.skill_ids.clone(),
+            stored_tags: 0,
+            stored_skills: 0,
+            changed: false,
+            dirty: false,
+        }
+    }
+
+    /// Merges a row: only empty fields are filled, tags and skills are added. True when something changed.
+    fn merge(&mut self, item: &Item) -> bool {
+        let c = &item.candidate;
+        let had_commune = self.commune_code.is_some();
+        let mut changed = fill(&mut self.first_name, &c.first_name);
+        changed |= fill(&mut self.last_name, &c.last_name);
+        if self.email.is_none() && c.email.is_some() {
+            self.email = c.email.clone();
+            changed = true;
+        }
+        if self.phone.is_none() && c.phone.is_some() {
+            self.phone = c.phone.clone();
+            changed = true;
+        }
+        changed |= fill(&mut self.address, &c.address);
+        changed |= fill(&mut self.postcode, &c.postcode);
+        changed |= fill(&mut self.city, &c.city);
+        if !had_commune && item.commune.is_some() {
+            self.commune_code = item.commune.clone();
+            changed = true;
+        }
+        changed |= fill(&mut self.notes, &c.notes);
+        changed |= fill(&mut self.external_id, &c.external_id);
+        if self.section_id.is_none() && item.section.is_some() && !had_commune {
+            self.section_id = item.section;
+            self.dirty = true;
+        }
+        for t in &c.tags {
+            if !self.tags.contains(t) {
+                self.tags.push(t.clone());
+                changed = true;
+            }
+        }
+        for s in &item.skill_ids {
+            if !self.skills.contains(s) {
+                self.skills.push(*s);
+                changed = true;
+            }
+        }
+        self.changed |= changed;
+        self.dirty |= changed;
+        changed
+    }
 }
 
 /// Imports `table` into `federation`. `progress` is called with the number of rows processed after each batch.
+///
+/// Deduplication costs no query per row: the federation's e-mails and phones are read once into memory and kept up
+/// to date. New people are written with multi-row statements; only the people rows merge into are read back, a
+/// batch at a time. While a batch is written, the next one is validated.
 pub async fn run(
     db: &Db,
     access: &Access,
@@ -123,66 +312,162 @@ pub async fn run(
             "Associez au moins une colonne à un nom, une adresse e-mail ou un téléphone.".into(),
         ));
     }
-    let mut ctx = Context {
+    let suppressed: HashSet<[u8; 32]> = sqlx::query_scalar::<_, String>("SELECT hash FROM suppressions")
+        .fetch_all(&db.pool)
+        .await?
+        .iter()
+        .filter_map(|h| data_encoding::HEXLOWER.decode(h.as_bytes()).ok()?.try_into().ok())
+        .collect();
+    let suppression_mac = if suppressed.is_empty() {
+        None
+    } else {
+        Some(Hmac::<Sha256>::new_from_slice(pepper(db).await?.as_bytes()).expect("HMAC takes any key length"))
+    };
+    let mut skills = HashMap::new();
+    for (id, name) in super::skill_list(db).await? {
+        skills.entry(name.to_lowercase()).or_insert(id);
+    }
+    let mut resolver = Resolver {
         federation_id: federation.id,
-        pepper: pepper(db).await?,
-        suppressed: sqlx::query_scalar("SELECT hash FROM suppressions")
-            .fetch_all(&db.pool)
-            .await?
-            .into_iter()
-            .collect(),
+        suppression_mac,
+        suppressed,
         communes: HashMap::new(),
         sections: HashMap::new(),
-        skills: super::skill_list(db).await?,
+        skills,
     };
+    let mut known = Known {
+        federation_id: federation.id,
+        backend: db.backend,
+        emails: HashMap::new(),
+        phones: HashMap::new(),
+        max_id: 0,
+    };
+    // Batches are committed by hand on this connection; it is closed afterwards rather than handed to anyone else
+    // (after an error, closing it rolls the batch back).
+    let mut conn = db.pool.acquire().await?;
+    conn.close_on_drop();
+    if db.backend == Backend::Sqlite {
+        // Settings for bulk writing, on this connection only.
+        // - A page cache that holds the indexes being filled, instead of writing and re-reading pages mid-batch.
+        // - No fsync at each batch's commit (WAL mode stays crash-safe: a power cut can only lose the last batches,
+        //   which re-running the idempotent import restores); the next commit with synchronous = FULL — the
+        //   import's own report, audit entry or job state — makes everything written before it durable.
+        // - Fewer checkpoints: each copies every page the batch touched back into the database file.
+        for pragma in
+            ["cache_size = -262144", "synchronous = NORMAL", "temp_store = MEMORY", "wal_autocheckpoint = 10000"]
+        {
+            sqlx::query(&format!("PRAGMA {pragma}")).execute(&mut *conn).await?;
+        }
+    }
+    load_people(&mut conn, &mut known).await?;
+
     let mut report = Report { total: table.rows.len(), ..Report::default() };
-    for (batch_no, batch) in table.rows.chunks(BATCH).enumerate() {
-        let mut tx = db.pool.begin().await?;
-        for row in batch {
-            let candidate = match csv_import::validate_row(&options.mapping, row) {
-                Ok(c) => c,
-                Err(reasons) => {
-                    report.rejected.push((row.clone(), reasons));
-                    continue;
-                }
-            };
-            if is_suppressed(&ctx, &candidate) {
-                report.suppressed += 1;
-                continue;
+    let batches: Vec<&[Row]> = table.rows.chunks(BATCH).collect();
+    let mut next = match batches.first() {
+        Some(batch) => Some(prepare(db, &mut resolver, options, batch).await?),
+        None => None,
+    };
+    let mut done = 0;
+    for i in 0..batches.len() {
+        let Some(batch) = next.take() else { break };
+        report.rejected.extend(batch.rejected);
+        report.suppressed += batch.suppressed;
+        let write = async {
+            // SQLite: take the write lock at once, so that another writer waits for this batch instead of making
+            // it fail; new people's ids are chosen under it.
+            let begin = if db.backend == Backend::Sqlite { "BEGIN IMMEDIATE" } else { "BEGIN" };
+            sqlx::query(begin).execute(&mut *conn).await?;
+            let outcomes = write_batch(&mut conn, &mut known, options, &batch.items).await?;
+            sqlx::query("COMMIT").execute(&mut *conn).await?;
+            Ok::<_, Error>(outcomes)
+        };
+        let validate = async {
+            match batches.get(i + 1) {
+                Some(rows) => prepare(db, &mut resolver, options, rows).await.map(Some),
+                None => Ok(None),
             }
-            match resolve(db, &mut ctx, &candidate).await? {
-                Err(reasons) => report.rejected.push((row.clone(), reasons)),
-                Ok((commune, section, skill_ids)) => {
-                    match upsert(&mut tx, &ctx, options, &candidate, commune, section, &skill_ids).await? {
-                        Outcome::Inserted => report.inserted += 1,
-                        Outcome::Updated => report.updated += 1,
-                        Outcome::Unchanged => report.unchanged += 1,
-                    }
-                }
+        };
+        let (outcomes, prepared) = tokio::join!(write, validate);
+        for outcome in outcomes? {
+            match outcome {
+                Outcome::Inserted => report.inserted += 1,
+                Outcome::Updated => report.updated += 1,
+                Outcome::Unchanged => report.unchanged += 1,
             }
         }
-        tx.commit().await?;
-        progress((batch_no * BATCH + batch.len()).min(table.rows.len()));
+        done += batches[i].len();
+        progress(done);
+        next = prepared?;
+    }
+    if db.backend == Backend::Sqlite {
+        // Leave a short write-ahead log behind, so that the next writer does not pay for copying this one's.
+        let _ = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut *conn).await;
     }
     Ok(report)
 }
 
-fn is_suppressed(ctx: &Context, c: &Candidate) -> bool {
-    c.email.as_ref().is_some_and(|e| ctx.suppressed.contains(&suppression_hash(&ctx.pepper, "email", e)))
-        || c.phone.as_ref().is_some_and(|p| ctx.suppressed.contains(&suppression_hash(&ctx.pepper, "phone", p)))
+/// The rows of a batch, validated.
+struct Prepared {
+    items: Vec<Item>,
+    rejected: Vec<(Row, Vec<String>)>,
+    suppressed: usize,
+}
+
+/// Validates the rows of a batch: refused (with reasons), suppressed, or ready to write. Gives way to the batch
+/// being written every few hundred rows (the two run side by side).
+async fn prepare(db: &Db, resolver: &mut Resolver, options: &Options, rows: &[Row]) -> Result<Prepared> {
+    let mut out = Prepared { items: Vec::with_capacity(rows.len()), rejected: Vec::new(), suppressed: 0 };
+    for (n, row) in rows.iter().enumerate() {
+        if n % 500 == 499 {
+            tokio::task::yield_now().await;
+        }
+        let candidate = match csv_import::validate_row(&options.mapping, row) {
+            Ok(c) => c,
+            Err(reasons) => {
+                out.rejected.push((row.clone(), reasons));
+                continue;
+            }
+        };
+        if is_suppressed(resolver, &candidate) {
+            out.suppressed += 1;
+            continue;
+        }
+        match resolve(db, resolver, &candidate).await? {
+            Err(reasons) => out.rejected.push((row.clone(), reasons)),
+            Ok((commune, section, skill_ids)) => out.items.push(Item { candidate, commune, section, skill_ids }),
+        }
+    }
+    Ok(out)
+}
+
+fn is_suppressed(resolver: &Resolver, c: &Candidate) -> bool {
+    let Some(mac) = &resolver.suppression_mac else { return false };
+    // Same keyed hash as `suppression_hash`, compared as bytes.
+    let listed = |kind: &str, value: &str| {
+        let mut mac = mac.clone();
+        mac.update(kind.as_bytes());
+        mac.update(b":");
+        mac.update(value.as_bytes());
+        <[u8; 32]>::try_from(mac.finalize().into_bytes().as_slice()).is_ok_and(|h| resolver.suppressed.contains(&h))
+    };
+    c.email.as_ref().is_some_and(|e| listed("email", e)) || c.phone.as_ref().is_some_and(|p| listed("phone", p))
 }
 
 type Resolved = (Option<String>, Option<i64>, Vec<i64>);
 
 /// Commune, section and skills of a candidate, or the reasons to reject the row.
-async fn resolve(db: &Db, ctx: &mut Context, c: &Candidate) -> Result<std::result::Result<Resolved, Vec<String>>> {
+async fn resolve(
+    db: &Db,
+    resolver: &mut Resolver,
+    c: &Candidate,
+) -> Result<std::result::Result<Resolved, Vec<String>>> {
     let mut reasons = Vec::new();
-    let key = (c.commune_code.clone(), c.postcode.clone(), c.city.clone());
-    let commune = match ctx.communes.get(&key) {
+    let key = format!("{}\0{}\0{}", c.commune_code, c.postcode, c.city);
+    let commune = match resolver.communes.get(&key) {
         Some(v) => v.clone(),
         None => {
-            let v = super::resolve_commune(db, ctx.federation_id, &c.commune_code, &c.postcode, &c.city).await?;
-            ctx.communes.insert(key, v.clone());
+            let v = super::resolve_commune(db, resolver.federation_id, &c.commune_code, &c.postcode, &c.city).await?;
+            resolver.communes.insert(key, v.clone());
             v
         }
     };
@@ -190,11 +475,11 @@ async fn resolve(db: &Db, ctx: &mut Context, c: &Candidate) -> Result<std::resul
         reasons.push(format!("commune « {} » inconnue ou hors de cette fédération", c.commune_code));
     }
     let section = match &commune {
-        Some(code) => match ctx.sections.get(code) {
+        Some(code) => match resolver.sections.get(code) {
             Some(s) => *s,
             None => {
-                let s = super::section_for_commune(db, ctx.federation_id, code).await?;
-                ctx.sections.insert(code.clone(), s);
+                let s = super::section_for_commune(db, resolver.federation_id, code).await?;
+                resolver.sections.insert(code.clone(), s);
                 s
             }
         },
@@ -202,8 +487,8 @@ async fn resolve(db: &Db, ctx: &mut Context, c: &Candidate) -> Result<std::resul
     };
     let mut skill_ids = Vec::new();
     for name in &c.skills {
-        match ctx.skills.iter().find(|(_, s)| s.to_lowercase() == name.to_lowercase()) {
-            Some((id, _)) if !skill_ids.contains(id) => skill_ids.push(*id),
+        match resolver.skills.get(&name.to_lowercase()) {
+            Some(id) if !skill_ids.contains(id) => skill_ids.push(*id),
             Some(_) => {}
             None => reasons.push(format!("compétence inconnue : « {name} »")),
         }
@@ -211,155 +496,405 @@ async fn resolve(db: &Db, ctx: &mut Context, c: &Candidate) -> Result<std::resul
     Ok(if reasons.is_empty() { Ok((commune, section, skill_ids)) } else { Err(reasons) })
 }
 
-const PERSON_COLUMNS: &str = "p.id, p.federation_id, p.section_id, p.commune_code, p.first_name, p.last_name, p.email, \
-     p.phone, p.address, p.postcode, p.city, p.category, p.legal_basis, p.origin, p.origin_channel, p.notes, \
-     p.availability, p.external_id, p.created_at, p.updated_at, p.last_activity_at";
-
-async fn find_existing(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    federation_id: i64,
-    c: &Candidate,
-) -> Result<Option<Person>> {
-    let sql = format!("SELECT {PERSON_COLUMNS} FROM people p WHERE p.federation_id = $1 AND p.email = $2");
-    if let Some(email) = &c.email
-        && let Some(p) =
-            sqlx::query_as::<_, Person>(&sql).bind(federation_id).bind(email).fetch_optional(&mut **tx).await?
-    {
-        return Ok(Some(p));
+/// Reads the e-mails and phones of the federation's people into `ctx` (from scratch). Rows come as one JSON text:
+/// for a million people, decoding rows one by one would take seconds.
+async fn load_people(conn: &mut sqlx::AnyConnection, ctx: &mut Known) -> Result<()> {
+    ctx.emails.clear();
+    ctx.phones.clear();
+    let max_id: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM people").fetch_one(&mut *conn).await?;
+    let sql = match ctx.backend {
+        Backend::Sqlite => "SELECT json_group_array(json_array(id, email, phone)) FROM people WHERE federation_id = $1",
+        Backend::Postgres => {
+            "SELECT COALESCE(json_agg(json_build_array(id, email, phone))::text, '[]') FROM people \
+             WHERE federation_id = $1"
+        }
+    };
+    let text: String = sqlx::query_scalar(sql).bind(ctx.federation_id).fetch_one(&mut *conn).await?;
+    let rows: Vec<(i64, Option<String>, Option<String>)> = serde_json::from_str(&text).map_err(anyhow::Error::from)?;
+    ctx.emails.reserve(rows.len());
+    ctx.phones.reserve(rows.len());
+    for (id, email, phone) in rows {
+        ctx.note_stored(id, ctx.federation_id, email, phone);
     }
-    if let Some(phone) = &c.phone {
-        let sql = format!(
-            "SELECT {PERSON_COLUMNS} FROM people p WHERE p.federation_id = $1 AND p.phone = $2 ORDER BY p.id LIMIT 1"
-        );
-        return Ok(sqlx::query_as::<_, Person>(&sql).bind(federation_id).bind(phone).fetch_optional(&mut **tx).await?);
-    }
-    Ok(None)
+    ctx.max_id = max_id.unwrap_or(0);
+    Ok(())
 }
 
-/// Keeps what is there; fills what is empty.
-fn fill(existing: &str, new: &str) -> Option<String> {
-    (existing.is_empty() && !new.is_empty()).then(|| new.to_string())
+/// A stored person as `read_drafts` reads them: id, updated_at, section_id, commune_code, first_name, last_name,
+/// email, phone, address, postcode, city, notes, external_id, tags, skills.
+type StoredRow = (
+    i64,
+    i64,
+    Option<i64>,
+    Option<String>,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Vec<String>,
+    Vec<i64>,
+);
+
+/// The stored people (with their tags and skills) the rows of a batch may merge into; `None` if one of them is
+/// gone (erased meanwhile).
+async fn read_drafts(conn: &mut sqlx::AnyConnection, ctx: &Known, ids: &[i64]) -> Result<Option<HashMap<i64, Draft>>> {
+    if ids.is_empty() {
+        return Ok(Some(HashMap::new()));
+    }
+    let sql = match ctx.backend {
+        Backend::Sqlite => {
+            "SELECT json_group_array(json_array(p.id, p.updated_at, p.section_id, p.commune_code, p.first_name, \
+             p.last_name, p.email, p.phone, p.address, p.postcode, p.city, p.notes, p.external_id, \
+             json((SELECT json_group_array(t.tag) FROM person_tags t WHERE t.person_id = p.id)), \
+             json((SELECT json_group_array(s.skill_id) FROM person_skills s WHERE s.person_id = p.id)))) \
+             FROM people p WHERE p.id IN (SELECT value FROM json_each($1))"
+        }
+        Backend::Postgres => {
+            "SELECT COALESCE(json_agg(json_build_array(p.id, p.updated_at, p.section_id, p.commune_code, p.first_name, \
+             p.last_name, p.email, p.phone, p.address, p.postcode, p.city, p.notes, p.external_id, \
+             (SELECT COALESCE(json_agg(t.tag), '[]') FROM person_tags t WHERE t.person_id = p.id), \
+             (SELECT COALESCE(json_agg(s.skill_id), '[]') FROM person_skills s WHERE s.person_id = p.id)))::text, '[]') \
+             FROM people p WHERE p.id IN (SELECT CAST(value AS BIGINT) FROM json_array_elements_text($1::json))"
+        }
+    };
+    let text: String = sqlx::query_scalar(sql).bind(json(&ids)?).fetch_one(&mut *conn).await?;
+    let rows: Vec<StoredRow> = serde_json::from_str(&text).map_err(anyhow::Error::from)?;
+    if rows.len() != ids.len() {
+        return Ok(None);
+    }
+    Ok(Some(
+        rows.into_iter()
+            .map(|r| {
+                let draft = Draft {
+                    stored: Some((r.0, r.1)),
+                    section_id: r.2,
+                    commune_code: r.3,
+                    first_name: r.4,
+                    last_name: r.5,
+                    email: r.6,
+                    phone: r.7,
+                    address: r.8,
+                    postcode: r.9,
+                    city: r.10,
+                    notes: r.11,
+                    external_id: r.12,
+                    category: "",
+                    legal_basis: String::new(),
+                    stored_tags: r.13.len(),
+                    stored_skills: r.14.len(),
+                    tags: r.13,
+                    skills: r.14,
+                    changed: false,
+                    dirty: false,
+                };
+                (r.0, draft)
+            })
+            .collect(),
+    ))
 }
 
-async fn upsert(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    ctx: &Context,
+/// Merges or inserts the valid rows of one batch, in order, inside `tx`; one outcome per row.
+async fn write_batch(
+    conn: &mut sqlx::AnyConnection,
+    ctx: &mut Known,
     options: &Options,
-    c: &Candidate,
-    commune: Option<String>,
-    section: Option<i64>,
-    skill_ids: &[i64],
-) -> Result<Outcome> {
-    let t = now();
-    match find_existing(tx, ctx.federation_id, c).await? {
-        None => {
-            let category = c.category.unwrap_or(options.category);
-            let basis = options.legal_basis.clone().unwrap_or_else(|| default_legal_basis(category).to_string());
-            let id: i64 = sqlx::query_scalar(
-                "INSERT INTO people (federation_id, section_id, commune_code, first_name, last_name, email, phone, address, \
-                 postcode, city, category, legal_basis, origin, origin_channel, collected_by, notes, external_id, created_at, \
-                 updated_at, last_activity_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'import', $14, $15, $16, $17, $17, $17) RETURNING id",
-            )
-            .bind(ctx.federation_id)
-            .bind(section)
-            .bind(&commune)
-            .bind(&c.first_name)
-            .bind(&c.last_name)
-            .bind(&c.email)
-            .bind(&c.phone)
-            .bind(&c.address)
-            .bind(&c.postcode)
-            .bind(&c.city)
-            .bind(category.as_str())
-            .bind(&basis)
-            .bind(&options.origin)
-            .bind(options.actor)
-            .bind(&c.notes)
-            .bind(&c.external_id)
-            .bind(t)
-            .fetch_one(&mut **tx)
+    items: &[Item],
+) -> Result<Vec<Outcome>> {
+    // People added meanwhile by someone else (a form, another import).
+    let added: Vec<(i64, i64, Option<String>, Option<String>)> =
+        sqlx::query_as("SELECT id, federation_id, email, phone FROM people WHERE id > $1")
+            .bind(ctx.max_id)
+            .fetch_all(&mut *conn)
             .await?;
-            add_tags_and_skills(tx, id, &c.tags, skill_ids).await?;
-            add_event(&mut **tx, id, "imported", &format!("Ajout par {}", options.origin), options.actor).await?;
-            Ok(Outcome::Inserted)
+    for (id, federation_id, email, phone) in added {
+        ctx.note_stored(id, federation_id, email, phone);
+    }
+    // The stored people the rows match: a row can only merge into one of them or into a person created by an
+    // earlier row of the batch (e-mails and phones filled in by merging belong to those too).
+    let mut stored = loop {
+        let mut ids: Vec<i64> = Vec::new();
+        for item in items {
+            let c = &item.candidate;
+            let hits =
+                [c.email.as_ref().and_then(|e| ctx.emails.get(e)), c.phone.as_ref().and_then(|p| ctx.phones.get(p))];
+            ids.extend(hits.into_iter().flatten().filter_map(|k| match k {
+                Key::Stored(id) => Some(*id),
+                Key::New(_) => None,
+            }));
         }
-        Some(p) => {
-            let updates: Vec<(&str, Option<String>)> = vec![
-                ("first_name", fill(&p.first_name, &c.first_name)),
-                ("last_name", fill(&p.last_name, &c.last_name)),
-                ("email", if p.email.is_none() { c.email.clone() } else { None }),
-                ("phone", if p.phone.is_none() { c.phone.clone() } else { None }),
-                ("address", fill(&p.address, &c.address)),
-                ("postcode", fill(&p.postcode, &c.postcode)),
-                ("city", fill(&p.city, &c.city)),
-                ("commune_code", if p.commune_code.is_none() { commune.clone() } else { None }),
-                ("notes", fill(&p.notes, &c.notes)),
-                ("external_id", fill(&p.external_id, &c.external_id)),
-            ];
-            let mut changed = false;
-            for (column, value) in updates {
-                if let Some(v) = value {
-                    // Column names come from the fixed list above, never from the file.
-                    sqlx::query(&format!("UPDATE people SET {column} = $1 WHERE id = $2"))
-                        .bind(v)
-                        .bind(p.id)
-                        .execute(&mut **tx)
-                        .await?;
-                    changed = true;
-                }
-            }
-            if p.section_id.is_none() && section.is_some() && p.commune_code.is_none() {
-                sqlx::query("UPDATE people SET section_id = $1 WHERE id = $2")
-                    .bind(section)
-                    .bind(p.id)
-                    .execute(&mut **tx)
-                    .await?;
-            }
-            changed |= add_tags_and_skills(tx, p.id, &c.tags, skill_ids).await?;
-            if changed {
-                sqlx::query("UPDATE people SET updated_at = $1 WHERE id = $2")
-                    .bind(t)
-                    .bind(p.id)
-                    .execute(&mut **tx)
-                    .await?;
-                add_event(&mut **tx, p.id, "imported", &format!("Complété par {}", options.origin), options.actor)
-                    .await?;
-                Ok(Outcome::Updated)
-            } else {
-                Ok(Outcome::Unchanged)
-            }
+        ids.sort_unstable();
+        ids.dedup();
+        match read_drafts(conn, ctx, &ids).await? {
+            Some(drafts) => break drafts,
+            // Someone was erased since the e-mails were read: read them again.
+            None => load_people(conn, ctx).await?,
         }
+    };
+
+    let mut news: Vec<Draft> = Vec::new();
+    let mut completed: Vec<Key> = Vec::new();
+    let mut outcomes = Vec::with_capacity(items.len());
+    for item in items {
+        let c = &item.candidate;
+        let Some(key) = ctx.lookup(c) else {
+            let key = Key::New(news.len());
+            if let Some(e) = &c.email {
+                ctx.emails.insert(e.clone(), key);
+            }
+            if let Some(p) = &c.phone {
+                ctx.note_phone(p, key);
+            }
+            news.push(Draft::new(c, options, item));
+            outcomes.push(Outcome::Inserted);
+            continue;
+        };
+        let draft = match key {
+            Key::New(i) => &mut news[i],
+            Key::Stored(id) => stored
+                .get_mut(&id)
+                .ok_or_else(|| Error::Internal(anyhow::anyhow!("import: person {id} was not read")))?,
+        };
+        let (had_email, had_phone) = (draft.email.is_some(), draft.phone.is_some());
+        if draft.merge(item) {
+            let (email, phone) = (draft.email.clone(), draft.phone.clone());
+            if !had_email && let Some(e) = email {
+                ctx.emails.insert(e, key);
+            }
+            if !had_phone && let Some(p) = phone {
+                ctx.note_phone(&p, key);
+            }
+            completed.push(key);
+            outcomes.push(Outcome::Updated);
+        } else {
+            outcomes.push(Outcome::Unchanged);
+        }
+    }
+
+    let t = now();
+    let ids = insert_people(conn, ctx, options, &news, t).await?;
+    for d in stored.values().filter(|d| d.dirty) {
+        update_person(conn, d, t).await?;
+    }
+    let id_of = |key: Key| match key {
+        Key::Stored(id) => id,
+        Key::New(i) => ids[i],
+    };
+    let mut tags: Vec<(i64, &str)> = Vec::new();
+    let mut skills: Vec<(i64, i64)> = Vec::new();
+    for (i, d) in news.iter().enumerate() {
+        tags.extend(d.tags.iter().map(|t| (ids[i], t.as_str())));
+        skills.extend(d.skills.iter().map(|s| (ids[i], *s)));
+    }
+    for (id, d) in &stored {
+        tags.extend(d.tags[d.stored_tags..].iter().map(|t| (*id, t.as_str())));
+        skills.extend(d.skills[d.stored_skills..].iter().map(|s| (*id, *s)));
+    }
+    insert_tags(conn, ctx.backend, &tags).await?;
+    insert_skills(conn, ctx.backend, &skills).await?;
+    // Timeline: the additions, then the completions in row order (a person's events stay in order).
+    let added = format!("Ajout par {}", options.origin);
+    insert_events(conn, ctx.backend, &ids, &added, options.actor, t).await?;
+    let completed: Vec<i64> = completed.into_iter().map(id_of).collect();
+    let summary = format!("Complété par {}", options.origin);
+    insert_events(conn, ctx.backend, &completed, &summary, options.actor, t).await?;
+
+    // The people of this batch are stored now.
+    for (i, d) in news.iter().enumerate() {
+        if let Some(e) = &d.email
+            && let Some(k) = ctx.emails.get_mut(e)
+        {
+            *k = Key::Stored(ids[i]);
+        }
+        if let Some(p) = &d.phone
+            && let Some(k) = ctx.phones.get_mut(p)
+            && *k == Key::New(i)
+        {
+            *k = Key::Stored(ids[i]);
+        }
+    }
+    if let Some(max) = ids.iter().max() {
+        ctx.max_id = ctx.max_id.max(*max);
+    }
+    Ok(outcomes)
+}
+
+/// Rows per bulk statement.
+const CHUNK: usize = 10_000;
+
+/// The rows of a JSON array of arrays given as parameter `$n`, as a table `e` whose column `value` is the row (read
+/// with `e.value ->> i`). One parameter for thousands of rows: binding values one by one costs more than the
+/// database's work, and SQLite and PostgreSQL limit their number.
+fn json_rows(backend: Backend, n: usize) -> String {
+    match backend {
+        Backend::Sqlite => format!("json_each(${n}) AS e"),
+        Backend::Postgres => format!("json_array_elements(${n}::json) AS e(value)"),
     }
 }
 
-/// Adds the tags and skills a person does not have yet; true when something was added.
-async fn add_tags_and_skills(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    id: i64,
-    tags: &[String],
-    skills: &[i64],
-) -> Result<bool> {
-    let mut added = false;
-    for t in tags {
-        let n = sqlx::query("INSERT INTO person_tags (person_id, tag) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-            .bind(id)
+fn json<T: Serialize>(rows: &T) -> Result<String> {
+    Ok(serde_json::to_string(rows).map_err(anyhow::Error::from)?)
+}
+
+/// Inserts new people; their ids, in order. Ids are chosen first and written with the rows, so that nothing
+/// depends on the order the database inserts or returns rows in: under SQLite's write lock, the ones after the
+/// largest; on PostgreSQL, taken from the table's sequence.
+async fn insert_people(
+    conn: &mut sqlx::AnyConnection,
+    ctx: &Known,
+    options: &Options,
+    news: &[Draft],
+    t: i64,
+) -> Result<Vec<i64>> {
+    if news.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<i64> = match ctx.backend {
+        Backend::Sqlite => {
+            let max: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM people").fetch_one(&mut *conn).await?;
+            (max + 1..=max + news.len() as i64).collect()
+        }
+        Backend::Postgres => {
+            let text: String = sqlx::query_scalar(
+                "SELECT COALESCE(json_agg(nextval(pg_get_serial_sequence('people', 'id'))), '[]')::text \
+                 FROM generate_series(1, $1)",
+            )
+            .bind(news.len() as i64)
+            .fetch_one(&mut *conn)
+            .await?;
+            serde_json::from_str(&text).map_err(anyhow::Error::from)?
+        }
+    };
+    if ids.len() != news.len() {
+        return Err(Error::Internal(anyhow::anyhow!("import: {} ids for {} people", ids.len(), news.len())));
+    }
+    let sql = format!(
+        "INSERT INTO people (id, federation_id, section_id, commune_code, first_name, last_name, email, phone, \
+         address, postcode, city, category, legal_basis, origin, origin_channel, collected_by, notes, external_id, \
+         created_at, updated_at, last_activity_at) \
+         SELECT CAST(e.value ->> 0 AS BIGINT), $1, CAST(e.value ->> 1 AS BIGINT), e.value ->> 2, e.value ->> 3, \
+         e.value ->> 4, e.value ->> 5, e.value ->> 6, e.value ->> 7, e.value ->> 8, e.value ->> 9, e.value ->> 10, \
+         e.value ->> 11, $2, 'import', $3, e.value ->> 12, e.value ->> 13, $4, $4, $4 FROM {}",
+        json_rows(ctx.backend, 5)
+    );
+    for (chunk, chunk_ids) in news.chunks(CHUNK).zip(ids.chunks(CHUNK)) {
+        let rows: Vec<_> = chunk
+            .iter()
+            .zip(chunk_ids)
+            .map(|(d, id)| {
+                (
+                    id,
+                    d.section_id,
+                    d.commune_code.as_deref(),
+                    &d.first_name,
+                    &d.last_name,
+                    d.email.as_deref(),
+                    d.phone.as_deref(),
+                    &d.address,
+                    &d.postcode,
+                    &d.city,
+                    d.category,
+                    &d.legal_basis,
+                    &d.notes,
+                    &d.external_id,
+                )
+            })
+            .collect();
+        let n = sqlx::query(&sql)
+            .bind(ctx.federation_id)
+            .bind(options.origin.as_str())
+            .bind(options.actor)
             .bind(t)
-            .execute(&mut **tx)
+            .bind(json(&rows)?)
+            .execute(&mut *conn)
             .await?
             .rows_affected();
-        added |= n > 0;
+        if n != chunk.len() as u64 {
+            return Err(Error::Internal(anyhow::anyhow!("import: {n} people inserted out of {}", chunk.len())));
+        }
     }
-    for s in skills {
-        let n = sqlx::query("INSERT INTO person_skills (person_id, skill_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-            .bind(id)
-            .bind(s)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected();
-        added |= n > 0;
+    Ok(ids)
+}
+
+/// Writes what merging filled in, never overwriting a value (even one written meanwhile by someone else).
+async fn update_person(conn: &mut sqlx::AnyConnection, d: &Draft, t: i64) -> Result<()> {
+    let Some((id, updated_at)) = d.stored else { return Ok(()) };
+    sqlx::query(
+        "UPDATE people SET first_name = CASE WHEN first_name = '' THEN $1 ELSE first_name END, \
+         last_name = CASE WHEN last_name = '' THEN $2 ELSE last_name END, email = COALESCE(email, $3), \
+         phone = COALESCE(phone, $4), address = CASE WHEN address = '' THEN $5 ELSE address END, \
+         postcode = CASE WHEN postcode = '' THEN $6 ELSE postcode END, city = CASE WHEN city = '' THEN $7 ELSE city END, \
+         commune_code = COALESCE(commune_code, $8), notes = CASE WHEN notes = '' THEN $9 ELSE notes END, \
+         external_id = CASE WHEN external_id = '' THEN $10 ELSE external_id END, \
+         section_id = COALESCE(section_id, $11), updated_at = $12 WHERE id = $13",
+    )
+    .bind(d.first_name.as_str())
+    .bind(d.last_name.as_str())
+    .bind(d.email.as_deref())
+    .bind(d.phone.as_deref())
+    .bind(d.address.as_str())
+    .bind(d.postcode.as_str())
+    .bind(d.city.as_str())
+    .bind(d.commune_code.as_deref())
+    .bind(d.notes.as_str())
+    .bind(d.external_id.as_str())
+    .bind(d.section_id)
+    .bind(if d.changed { t } else { updated_at })
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Adds tags a person does not have yet.
+async fn insert_tags(conn: &mut sqlx::AnyConnection, backend: Backend, pairs: &[(i64, &str)]) -> Result<()> {
+    let sql = format!(
+        "INSERT INTO person_tags (person_id, tag) SELECT CAST(e.value ->> 0 AS BIGINT), e.value ->> 1 FROM {} \
+         WHERE TRUE ON CONFLICT DO NOTHING",
+        json_rows(backend, 1)
+    );
+    for chunk in pairs.chunks(CHUNK) {
+        sqlx::query(&sql).bind(json(&chunk)?).execute(&mut *conn).await?;
     }
-    Ok(added)
+    Ok(())
+}
+
+/// Adds skills a person does not have yet.
+async fn insert_skills(conn: &mut sqlx::AnyConnection, backend: Backend, pairs: &[(i64, i64)]) -> Result<()> {
+    let sql = format!(
+        "INSERT INTO person_skills (person_id, skill_id) SELECT CAST(e.value ->> 0 AS BIGINT), \
+         CAST(e.value ->> 1 AS BIGINT) FROM {} WHERE TRUE ON CONFLICT DO NOTHING",
+        json_rows(backend, 1)
+    );
+    for chunk in pairs.chunks(CHUNK) {
+        sqlx::query(&sql).bind(json(&chunk)?).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Appends an "imported" event to the timeline of each person, in order.
+async fn insert_events(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    ids: &[i64],
+    summary: &str,
+    actor: Option<i64>,
+    t: i64,
+) -> Result<()> {
+    let sql = format!(
+        "INSERT INTO person_events (person_id, kind, summary, actor_user_id, at) \
+         SELECT CAST(e.value ->> 0 AS BIGINT), 'imported', $1, $2, $3 FROM {}",
+        json_rows(backend, 4)
+    );
+    for chunk in ids.chunks(CHUNK) {
+        let rows: Vec<[i64; 1]> = chunk.iter().map(|id| [*id]).collect();
+        sqlx::query(&sql).bind(summary).bind(actor).bind(t).bind(json(&rows)?).execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 /// An import row the caller may see (web imports run as jobs; their progress lives in this row).
