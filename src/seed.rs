@@ -193,7 +193,7 @@ pub async fn load(db: &Db, dir: Option<&Path>) -> anyhow::Result<Report> {
                 .bind(c["type"].clone())
                 .bind(c["departement"].clone())
                 .bind(c["population"].parse::<i64>().ok())
-                .bind(c["codes_postaux"].replace(' ', ""))
+                .bind(c["codes_postaux"].split_whitespace().collect::<Vec<_>>().join(","))
                 .bind(parent)
                 .bind(fed_ids.get(&c["departement"]).copied());
         }

@@ -40,6 +40,8 @@ fn template_key() -> String {
         h.update(m.sql.as_bytes());
     }
     h.update(include_bytes!("../../data/reference/communes.csv.gz"));
+    // A change in how the reference data is loaded must rebuild the template too.
+    h.update(include_str!("../../src/seed.rs").as_bytes());
     data_encoding::HEXLOWER.encode(&h.finalize())[..16].to_string()
 }
 

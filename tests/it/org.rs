@@ -137,3 +137,20 @@ async fn the_federation_list_searches_and_national_roles_see_all() {
     assert_eq!(none.status(), StatusCode::OK);
     t.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn communes_with_several_postcodes_keep_them_apart() {
+    let t = TestApp::spawn().await;
+    let codes: String = sqlx::query_scalar("SELECT postcodes FROM communes WHERE code = '69123'")
+        .fetch_one(&t.app.db.pool)
+        .await
+        .unwrap();
+    assert!(codes.starts_with("69001,69002,"), "{codes}");
+    // "69002" must not match inside "...69001,69002..." across a boundary like "00169" either.
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM communes WHERE postcodes LIKE '%00169%'")
+        .fetch_one(&t.app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+    t.stop().await;
+}
