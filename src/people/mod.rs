@@ -962,18 +962,27 @@ pub async fn bulk_tag(db: &Db, access: &Access, ids: &[i64], tag: &str) -> Resul
     if tag.is_empty() || tag.chars().count() > 100 {
         return Err(Error::Invalid("Indiquez une étiquette (100 caractères au plus).".into()));
     }
+    // One scoped query keeps only the people the caller manages; other ids are ignored.
+    let wanted: Vec<String> = ids.iter().take(500).map(i64::to_string).collect();
+    if wanted.is_empty() {
+        return Ok(0);
+    }
+    let scope = access.filter(Perm::ManagePeople, "p.federation_id", Some("p.section_id"));
+    let in_scope: Vec<i64> =
+        sqlx::query_scalar(&format!("SELECT p.id FROM people p WHERE p.id IN ({}) AND {scope}", wanted.join(", ")))
+            .fetch_all(&db.pool)
+            .await?;
     let mut n = 0;
     let mut tx = db.pool.begin().await?;
-    for id in ids.iter().take(500) {
-        let Ok(p) = get(db, access, Perm::ManagePeople, *id).await else { continue };
+    for id in in_scope {
         let added = sqlx::query("INSERT INTO person_tags (person_id, tag) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-            .bind(p.id)
+            .bind(id)
             .bind(&tag)
             .execute(&mut *tx)
             .await?
             .rows_affected();
         if added > 0 {
-            add_event(&mut *tx, p.id, "tagged", &format!("Étiquette « {tag} » ajoutée"), Some(access.user_id)).await?;
+            add_event(&mut *tx, id, "tagged", &format!("Étiquette « {tag} » ajoutée"), Some(access.user_id)).await?;
             n += 1;
         }
     }

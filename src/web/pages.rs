@@ -180,18 +180,22 @@ pub fn render_status(status: StatusCode, t: impl Template) -> WebResult<Response
 /// Offset of Paris from UTC at a given instant: CET (+1 h), or CEST (+2 h) from the last Sunday of March
 /// 01:00 UTC to the last Sunday of October 01:00 UTC (EU rule since 1996).
 fn paris_offset(t: time::OffsetDateTime) -> i64 {
-    let last_sunday = |month: time::Month| {
+    // 01:00 UTC on the last Sunday of `month` of t's year; None only for dates outside the calendar's range.
+    let last_sunday = |month: time::Month| -> Option<time::OffsetDateTime> {
         let first_next = if month == time::Month::December {
             time::Date::from_calendar_date(t.year() + 1, time::Month::January, 1)
         } else {
             time::Date::from_calendar_date(t.year(), month.next(), 1)
         }
-        .expect("valid date");
-        let last = first_next.previous_day().expect("valid date");
+        .ok()?;
+        let last = first_next.previous_day()?;
         let back = last.weekday().number_days_from_sunday() as i64;
-        (last - time::Duration::days(back)).with_hms(1, 0, 0).expect("valid time").assume_utc()
+        Some((last - time::Duration::days(back)).with_hms(1, 0, 0).ok()?.assume_utc())
     };
-    if t >= last_sunday(time::Month::March) && t < last_sunday(time::Month::October) { 7200 } else { 3600 }
+    match (last_sunday(time::Month::March), last_sunday(time::Month::October)) {
+        (Some(start), Some(end)) if t >= start && t < end => 7200,
+        _ => 3600,
+    }
 }
 
 /// Formats a Unix time as a French date and time, in Paris time.

@@ -238,21 +238,44 @@ async fn skill_names(app: &App) -> WebResult<Vec<String>> {
     Ok(people::skill_list(&app.db).await?.into_iter().map(|(_, n)| n).collect())
 }
 
+/// The person form: new (`person` is None) or editing, with the input and, after a refusal, its reason.
+async fn person_form(
+    app: &App,
+    viewer: &Viewer,
+    person: Option<&people::Person>,
+    input: PersonInput,
+    federation_id: Option<i64>,
+    error: Option<String>,
+) -> WebResult<Response> {
+    let (title, action, federations, federation_id) = match person {
+        Some(p) => ("Modifier la fiche", format!("/personnes/{}", p.id), Vec::new(), p.federation_id),
+        None => {
+            let federations = federations_for(app, viewer, Perm::ManagePeople).await?;
+            let fid = federation_id.or(federations.first().map(|f| f.id)).unwrap_or(0);
+            ("Nouvelle personne", "/personnes/nouvelle".to_string(), federations, fid)
+        }
+    };
+    let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    render_status(
+        status,
+        FormPage {
+            layout: Layout::new(app, viewer, title, "/personnes"),
+            action,
+            input,
+            federations,
+            federation_id,
+            editing: person.is_some(),
+            error,
+            skills: skill_names(app).await?,
+            legal_bases: people::LEGAL_BASES.to_vec(),
+        },
+    )
+}
+
 async fn new_form(State(app): State<App>, viewer: Viewer) -> WebResult<Response> {
     require(&viewer, Perm::ManagePeople)?;
-    let federations = federations_for(&app, &viewer, Perm::ManagePeople).await?;
-    let federation_id = federations.first().map(|f| f.id).unwrap_or(0);
-    render(FormPage {
-        layout: Layout::new(&app, &viewer, "Nouvelle personne", "/personnes"),
-        action: "/personnes/nouvelle".into(),
-        input: PersonInput { category: "sympathiser".into(), ..PersonInput::default() },
-        federations,
-        federation_id,
-        editing: false,
-        error: None,
-        skills: skill_names(&app).await?,
-        legal_bases: people::LEGAL_BASES.to_vec(),
-    })
+    let input = PersonInput { category: "sympathiser".into(), ..PersonInput::default() };
+    person_form(&app, &viewer, None, input, None, None).await
 }
 
 async fn create(State(app): State<App>, viewer: Viewer, Form(form): Form<CreateForm>) -> WebResult<Response> {
@@ -270,20 +293,9 @@ async fn create(State(app): State<App>, viewer: Viewer, Form(form): Form<CreateF
             .await?;
             Ok(Redirect::to(&format!("/personnes/{}?msg=cree", p.id)).into_response())
         }
-        Err(Error::Invalid(m) | Error::Conflict(m)) => render_status(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            FormPage {
-                layout: Layout::new(&app, &viewer, "Nouvelle personne", "/personnes"),
-                action: "/personnes/nouvelle".into(),
-                input: form.input,
-                federations: federations_for(&app, &viewer, Perm::ManagePeople).await?,
-                federation_id: fid,
-                editing: false,
-                error: Some(m),
-                skills: skill_names(&app).await?,
-                legal_bases: people::LEGAL_BASES.to_vec(),
-            },
-        ),
+        Err(Error::Invalid(m) | Error::Conflict(m)) => {
+            person_form(&app, &viewer, None, form.input, Some(fid), Some(m)).await
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -292,17 +304,8 @@ async fn edit_form(State(app): State<App>, viewer: Viewer, Path(id): Path<i64>) 
     let person = people::get(&app.db, &viewer.access, Perm::ManagePeople, id).await?;
     let tags = people::tags(&app.db, &person).await?;
     let skills = people::skills(&app.db, &person).await?;
-    render(FormPage {
-        layout: Layout::new(&app, &viewer, "Modifier la fiche", "/personnes"),
-        action: format!("/personnes/{}", person.id),
-        input: PersonInput::from_person(&person, &tags, &skills),
-        federations: Vec::new(),
-        federation_id: person.federation_id,
-        editing: true,
-        error: None,
-        skills: skill_names(&app).await?,
-        legal_bases: people::LEGAL_BASES.to_vec(),
-    })
+    let input = PersonInput::from_person(&person, &tags, &skills);
+    person_form(&app, &viewer, Some(&person), input, None, None).await
 }
 
 async fn update(
@@ -322,20 +325,9 @@ async fn update(
             .await?;
             Ok(Redirect::to(&format!("/personnes/{}?msg=modifie", p.id)).into_response())
         }
-        Err(Error::Invalid(m) | Error::Conflict(m)) => render_status(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            FormPage {
-                layout: Layout::new(&app, &viewer, "Modifier la fiche", "/personnes"),
-                action: format!("/personnes/{}", person.id),
-                input,
-                federations: Vec::new(),
-                federation_id: person.federation_id,
-                editing: true,
-                error: Some(m),
-                skills: skill_names(&app).await?,
-                legal_bases: people::LEGAL_BASES.to_vec(),
-            },
-        ),
+        Err(Error::Invalid(m) | Error::Conflict(m)) => {
+            person_form(&app, &viewer, Some(&person), input, None, Some(m)).await
+        }
         Err(e) => Err(e.into()),
     }
 }
