@@ -31,6 +31,10 @@ impl App {
         if !applied.is_empty() {
             tracing::info!(?applied, backend = db.backend.name(), "migrations applied");
         }
+        if applied.contains(&3) {
+            let n = crate::people::search::backfill_keys(&db).await?;
+            tracing::info!(people = n, "search keys filled");
+        }
         if let Some(report) = crate::seed::ensure_seeded(&db).await? {
             tracing::info!(?report, "reference data loaded");
         }

@@ -47,11 +47,13 @@ pub struct Migration {
 pub const SQLITE_MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "foundation", sql: include_str!("../migrations/sqlite/0001_foundation.sql") },
     Migration { version: 2, name: "people", sql: include_str!("../migrations/sqlite/0002_people.sql") },
+    Migration { version: 3, name: "search_keys", sql: include_str!("../migrations/sqlite/0003_search_keys.sql") },
 ];
 
 pub const POSTGRES_MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "foundation", sql: include_str!("../migrations/postgres/0001_foundation.sql") },
     Migration { version: 2, name: "people", sql: include_str!("../migrations/postgres/0002_people.sql") },
+    Migration { version: 3, name: "search_keys", sql: include_str!("../migrations/postgres/0003_search_keys.sql") },
 ];
 
 impl Db {

@@ -408,6 +408,16 @@ pub async fn run(
         // Leave a short write-ahead log behind, so that the next writer does not pay for copying this one's.
         let _ = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut *conn).await;
     }
+    if report.inserted > 10_000 {
+        // Fresh statistics after a big import, so that searches and segments pick the right index at once.
+        let analyze: &[&str] = match db.backend {
+            Backend::Sqlite => &["PRAGMA analysis_limit = 1000", "ANALYZE"],
+            Backend::Postgres => &["ANALYZE people, person_tags, person_skills"],
+        };
+        for statement in analyze {
+            let _ = sqlx::query(statement).execute(&mut *conn).await;
+        }
+    }
     Ok(report)
 }
 
@@ -783,10 +793,11 @@ async fn insert_people(
     let sql = format!(
         "INSERT INTO people (id, federation_id, section_id, commune_code, first_name, last_name, email, phone, \
          address, postcode, city, category, legal_basis, origin, origin_channel, collected_by, notes, external_id, \
-         created_at, updated_at, last_activity_at) \
+         created_at, updated_at, last_activity_at, first_key, last_key) \
          SELECT CAST(e.value ->> 0 AS BIGINT), $1, CAST(e.value ->> 1 AS BIGINT), e.value ->> 2, e.value ->> 3, \
          e.value ->> 4, e.value ->> 5, e.value ->> 6, e.value ->> 7, e.value ->> 8, e.value ->> 9, e.value ->> 10, \
-         e.value ->> 11, $2, 'import', $3, e.value ->> 12, e.value ->> 13, $4, $4, $4 FROM {}",
+         e.value ->> 11, $2, 'import', $3, e.value ->> 12, e.value ->> 13, $4, $4, $4, e.value ->> 14, \
+         e.value ->> 15 FROM {}",
         json_rows(ctx.backend, 5)
     );
     for (chunk, chunk_ids) in news.chunks(CHUNK).zip(ids.chunks(CHUNK)) {
@@ -809,6 +820,8 @@ async fn insert_people(
                     &d.legal_basis,
                     &d.notes,
                     &d.external_id,
+                    super::search::name_key(&d.first_name),
+                    super::search::name_key(&d.last_name),
                 )
             })
             .collect();
@@ -834,6 +847,8 @@ async fn update_person(conn: &mut sqlx::AnyConnection, d: &Draft, t: i64) -> Res
     sqlx::query(
         "UPDATE people SET first_name = CASE WHEN first_name = '' THEN $1 ELSE first_name END, \
          last_name = CASE WHEN last_name = '' THEN $2 ELSE last_name END, email = COALESCE(email, $3), \
+         first_key = CASE WHEN first_name = '' THEN $14 ELSE first_key END, \
+         last_key = CASE WHEN last_name = '' THEN $15 ELSE last_key END, \
          phone = COALESCE(phone, $4), address = CASE WHEN address = '' THEN $5 ELSE address END, \
          postcode = CASE WHEN postcode = '' THEN $6 ELSE postcode END, city = CASE WHEN city = '' THEN $7 ELSE city END, \
          commune_code = COALESCE(commune_code, $8), notes = CASE WHEN notes = '' THEN $9 ELSE notes END, \
@@ -853,6 +868,8 @@ async fn update_person(conn: &mut sqlx::AnyConnection, d: &Draft, t: i64) -> Res
     .bind(d.section_id)
     .bind(if d.changed { t } else { updated_at })
     .bind(id)
+    .bind(super::search::name_key(&d.first_name))
+    .bind(super::search::name_key(&d.last_name))
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -9,6 +9,7 @@ pub mod csv_import;
 pub mod import;
 pub mod register;
 pub mod retention;
+pub mod search;
 pub mod segments;
 pub mod selfservice;
 
@@ -169,18 +170,17 @@ pub struct Filter {
     pub segment: String,
 }
 
-/// Builds the WHERE clause of a filtered, scoped people query, with its bound values.
-async fn where_clause(db: &Db, access: &Access, perm: Perm, filter: &Filter) -> Result<(String, segments::Sql)> {
+/// Builds the WHERE clause of a filtered, scoped people query, with its bound values; the search text's match is
+/// returned apart (see [`search`]).
+async fn where_clause(
+    db: &Db,
+    access: &Access,
+    perm: Perm,
+    filter: &Filter,
+) -> Result<(String, Option<search::Match>, segments::Sql)> {
     let mut sql = segments::Sql::default();
     let mut clauses = vec![access.filter(perm, "p.federation_id", Some("p.section_id"))];
-    let q = filter.q.trim().to_lowercase().replace(['%', '_'], "");
-    if !q.is_empty() {
-        let n = sql.text(format!("%{q}%"));
-        clauses.push(format!(
-            "(LOWER(p.first_name) LIKE {n} OR LOWER(p.last_name) LIKE {n} OR p.email LIKE {n} \
-             OR LOWER(p.first_name || ' ' || p.last_name) LIKE {n} OR LOWER(p.city) LIKE {n})"
-        ));
-    }
+    let matched = search::compile(&filter.q, &mut sql);
     if !filter.category.is_empty() {
         if !["member", "sympathiser", "curious"].contains(&filter.category.as_str()) {
             return Err(Error::Invalid("Catégorie inconnue.".into()));
@@ -189,7 +189,7 @@ async fn where_clause(db: &Db, access: &Access, perm: Perm, filter: &Filter) -> 
     }
     if !filter.tag.trim().is_empty() {
         let n = sql.text(filter.tag.trim().to_lowercase());
-        clauses.push(format!("EXISTS (SELECT 1 FROM person_tags t WHERE t.person_id = p.id AND t.tag = {n})"));
+        clauses.push(format!("p.id IN (SELECT t.person_id FROM person_tags t WHERE t.tag = {n})"));
     }
     if !filter.federation.trim().is_empty() {
         let id: i64 = filter.federation.trim().parse().map_err(|_| Error::Invalid("Fédération invalide.".into()))?;
@@ -200,10 +200,23 @@ async fn where_clause(db: &Db, access: &Access, perm: Perm, filter: &Filter) -> 
         let segment = segments::get(db, access, id).await?;
         clauses.push(segments::compile(db, access, &segment.definition, &mut sql).await?);
     }
-    Ok((clauses.join(" AND "), sql))
+    Ok((clauses.join(" AND "), matched, sql))
 }
 
-/// People the caller may see, in name order, with the total count.
+/// The whole condition of a filtered query, search text included (for exports: every match, in any order).
+async fn full_where_clause(db: &Db, access: &Access, perm: Perm, filter: &Filter) -> Result<(String, segments::Sql)> {
+    let (cond, matched, sql) = where_clause(db, access, perm, filter).await?;
+    Ok(match matched {
+        None => (cond, sql),
+        Some(m) => match m.second {
+            None => (format!("{cond} AND ({})", m.first), sql),
+            Some(second) => (format!("{cond} AND (({}) OR ({second}))", m.first), sql),
+        },
+    })
+}
+
+/// People the caller may see, with the total count (capped at [`search::COUNT_CAP`]). Without a search text, in name
+/// order; with one, people whose last name matches first, then those whose first name does (see [`search`]).
 pub async fn search(
     db: &Db,
     access: &Access,
@@ -214,17 +227,43 @@ pub async fn search(
     if !access.allows_somewhere(Perm::ViewPeople) {
         return Err(Error::Forbidden);
     }
-    let (cond, sql) = where_clause(db, access, Perm::ViewPeople, filter).await?;
-    let count_sql = format!("SELECT COUNT(*) FROM people p WHERE {cond}");
-    let total: i64 = sqlx::query_scalar_with(&count_sql, sql.arguments()?).fetch_one(&db.pool).await?;
-    let list_sql = format!(
-        "SELECT p.id, p.first_name, p.last_name, p.email, p.category, p.city, f.name AS federation_name \
-         FROM people p JOIN federations f ON f.id = p.federation_id WHERE {cond} \
-         ORDER BY p.last_name, p.first_name, p.id LIMIT {limit} OFFSET {offset}",
-        limit = limit.clamp(1, 500),
-        offset = offset.max(0)
-    );
-    let rows = sqlx::query_as_with(&list_sql, sql.arguments()?).fetch_all(&db.pool).await?;
+    let (cond, matched, sql) = where_clause(db, access, Perm::ViewPeople, filter).await?;
+    let (limit, offset) = (limit.clamp(1, 500), offset.max(0));
+    let (tier1, order1, tier2) = match &matched {
+        None => (cond.clone(), "p.last_key, p.first_key, p.id", None),
+        Some(m) => {
+            (format!("{cond} AND {}", m.first), m.first_order, m.second.as_ref().map(|s| format!("{cond} AND {s}")))
+        }
+    };
+    let count = |c: String| {
+        let args = sql.arguments();
+        async move {
+            let q = format!(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM people p WHERE {c} LIMIT {COUNT_CAP}) capped",
+                COUNT_CAP = search::COUNT_CAP
+            );
+            Ok::<i64, Error>(sqlx::query_scalar_with(&q, args?).fetch_one(&db.pool).await?)
+        }
+    };
+    let page = |c: &str, order: &str, limit: i64, offset: i64| {
+        let q = format!(
+            "SELECT p.id, p.first_name, p.last_name, p.email, p.category, p.city, f.name AS federation_name \
+             FROM people p JOIN federations f ON f.id = p.federation_id WHERE {c} \
+             ORDER BY {order} LIMIT {limit} OFFSET {offset}"
+        );
+        let args = sql.arguments();
+        async move { Ok::<Vec<PersonRow>, Error>(sqlx::query_as_with(&q, args?).fetch_all(&db.pool).await?) }
+    };
+    let count1 = count(tier1.clone()).await?;
+    let mut rows = if offset < count1 { page(&tier1, order1, limit, offset).await? } else { Vec::new() };
+    let mut total = count1;
+    if let Some(tier2) = tier2 {
+        total = (count1 + count(tier2.clone()).await?).min(search::COUNT_CAP);
+        let missing = limit - rows.len() as i64;
+        if missing > 0 && total > count1 {
+            rows.extend(page(&tier2, search::BY_FIRST, missing, (offset - count1).max(0)).await?);
+        }
+    }
     Ok((rows, total))
 }
 
@@ -598,6 +637,7 @@ pub async fn create(db: &Db, access: &Access, federation: &Federation, input: &P
     .fetch_one(&mut *tx)
     .await
     .map_err(duplicate)?;
+    search::refresh_keys(&mut tx, id).await?;
     set_tags_and_skills(&mut tx, id, &c.tags, &v.skill_ids).await?;
     add_event(&mut *tx, id, "created", "Fiche créée à la main", Some(access.user_id)).await?;
     tx.commit().await?;
@@ -646,6 +686,7 @@ pub async fn update(db: &Db, access: &Access, person: &Person, input: &PersonInp
     .execute(&mut *tx)
     .await
     .map_err(duplicate)?;
+    search::refresh_keys(&mut tx, person.id).await?;
     set_tags_and_skills(&mut tx, person.id, &c.tags, &v.skill_ids).await?;
     add_event(&mut *tx, person.id, "updated", "Fiche modifiée", Some(access.user_id)).await?;
     tx.commit().await?;
@@ -771,7 +812,7 @@ pub async fn export_csv(db: &Db, access: &Access, filter: &Filter) -> Result<(St
     if !access.allows_somewhere(Perm::ManagePeople) {
         return Err(Error::Forbidden);
     }
-    let (cond, binds) = where_clause(db, access, Perm::ManagePeople, filter).await?;
+    let (cond, binds) = full_where_clause(db, access, Perm::ManagePeople, filter).await?;
     let sql = format!(
         "SELECT {PERSON_COLUMNS}, COALESCE((SELECT {agg} FROM person_tags t WHERE t.person_id = p.id), '') AS tag_list \
          FROM people p WHERE {cond} ORDER BY p.last_name, p.first_name, p.id",
@@ -950,6 +991,7 @@ pub async fn merge(db: &Db, access: &Access, kept: &Person, other: &Person) -> R
     .bind(k.id)
     .execute(&mut *tx)
     .await?;
+    search::refresh_keys(&mut tx, k.id).await?;
     add_event(&mut *tx, k.id, "merged", &format!("Fiche n° {} fusionnée dans celle-ci", o.id), Some(access.user_id))
         .await?;
     tx.commit().await?;

@@ -59,6 +59,8 @@ pub const DECLARATIONS: &[Declaration] = &[
     d("people", "commune_code", "Commune (code INSEE)", "Organisation locale et ciblage territorial"),
     d("people", "first_name", "Prénom", CONTACT),
     d("people", "last_name", "Nom", CONTACT),
+    d("people", "first_key", "Prénom sans accents ni majuscules (copie pour la recherche)", "Recherche rapide"),
+    d("people", "last_key", "Nom sans accents ni majuscules (copie pour la recherche)", "Recherche rapide"),
     d("people", "email", "Adresse e-mail", CONTACT),
     d("people", "phone", "Téléphone", CONTACT),
     d("people", "address", "Adresse postale", CONTACT),

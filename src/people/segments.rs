@@ -122,14 +122,14 @@ fn compile_inner<'a>(
         if !def.tags.is_empty() {
             let values: Vec<String> = def.tags.iter().map(|t| sql.text(t.trim().to_lowercase())).collect();
             parts.push(format!(
-                "EXISTS (SELECT 1 FROM person_tags t WHERE t.person_id = p.id AND t.tag IN ({}))",
+                "p.id IN (SELECT t.person_id FROM person_tags t WHERE t.tag IN ({}))",
                 values.join(", ")
             ));
         }
         if !def.skills.is_empty() {
             let values: Vec<String> = def.skills.iter().map(|s| sql.int(*s)).collect();
             parts.push(format!(
-                "EXISTS (SELECT 1 FROM person_skills s WHERE s.person_id = p.id AND s.skill_id IN ({}))",
+                "p.id IN (SELECT s.person_id FROM person_skills s WHERE s.skill_id IN ({}))",
                 values.join(", ")
             ));
         }

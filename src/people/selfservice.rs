@@ -185,6 +185,7 @@ pub async fn signup_confirm(db: &Db, token: &str) -> Result<Option<i64>> {
             .bind(t)
             .fetch_one(&mut *tx)
             .await?;
+            super::search::refresh_keys(&mut tx, id).await?;
             add_event(
                 &mut *tx,
                 id,
@@ -317,6 +318,7 @@ pub async fn rectify(db: &Db, email: &VerifiedEmail, person_id: i64, r: &Rectifi
     .bind(person.id)
     .execute(&mut *tx)
     .await?;
+    super::search::refresh_keys(&mut tx, person.id).await?;
     add_event(&mut *tx, person.id, "self_service", "Données corrigées par la personne", None).await?;
     tx.commit().await?;
     Ok(())

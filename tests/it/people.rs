@@ -1066,3 +1066,54 @@ async fn a_50_mb_file_imports_through_the_web_with_progress_shown() {
     assert_eq!(t.count("SELECT COUNT(*) FROM import_files").await, 0, "the file is not kept");
     t.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_matches_name_prefixes_without_accents_last_names_first() {
+    let t = TestApp::spawn().await;
+    let c = t.login(COORD_69).await;
+    let fed = t.federation_id("69").await;
+    let file = "Prénom,Nom,E-mail,Téléphone\n\
+                Martine,Leroy,martine@example.org,\n\
+                Marc,Martin,marc.martin@example.org,06 11 22 33 44\n\
+                Anne,Marchand,anne@example.org,\n\
+                Hélène,Durand,helene.durand@example.org,\n\
+                Jean-François,Dupont,jf@example.org,07 55 44 33 22\n\
+                Paul,Amar,paul@example.org,\n";
+    let (_, page) = import_file(&t, &c, fed, "noms.csv", file.as_bytes().to_vec()).await;
+    assert_eq!(count_in(&page, "ajoutée(s)"), 6, "{page}");
+    let search = |q: &'static str| {
+        let c = c.clone();
+        let url = t.url("/personnes");
+        async move {
+            let r = c.get(url).query(&[("q", q)]).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK, "{q}");
+            r.text().await.unwrap()
+        }
+    };
+    let order = |page: &str, names: &[&str]| {
+        let positions: Vec<usize> =
+            names.iter().map(|n| page.find(n).unwrap_or_else(|| panic!("{n} missing from {page}"))).collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "{names:?} out of order in the results");
+    };
+    // Last names first (Marchand, Martin), then first names (Martine Leroy); Amar matches nowhere's start.
+    let page = search("MAR").await;
+    order(&page, &["Marchand", "Martin", "Leroy"]);
+    assert!(!page.contains("Amar") && page.contains("3 personne(s)"), "{page}");
+    // Accents and hyphens do not matter, both orders of first and last name work.
+    for q in ["helene", "HÉLÈNE dur", "durand hel"] {
+        assert!(search(q).await.contains("Durand"), "{q}");
+    }
+    for q in ["jean francois", "jean-fr dupont", "dupont jean"] {
+        let page = search(q).await;
+        assert!(page.contains("Dupont") && page.contains("1 personne(s)"), "{q}: {page}");
+    }
+    // E-mail and phone prefixes, in national or E.164 format.
+    assert!(search("marc.martin@ex").await.contains("Martin"));
+    assert!(!search("martin@").await.contains("Martin"), "e-mails match from their start");
+    let page = search("06 11 22").await;
+    assert!(page.contains("Martin") && page.contains("1 personne(s)"), "{page}");
+    assert!(search("+33755").await.contains("Dupont"));
+    // Wildcards are plain characters, not patterns.
+    assert!(search("d%nd").await.contains("0 personne(s)"));
+    assert!(search("d_rand").await.contains("0 personne(s)"));
+}
