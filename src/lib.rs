@@ -18,5 +18,6 @@ pub mod mail;
 pub mod org;
 pub mod people;
 pub mod seed;
+pub mod territory;
 pub mod users;
 pub mod web;

@@ -1,0 +1,3 @@
+//! Territory: election results by polling station, socio-economic indicators, classification of zones.
+
+pub mod results;
