@@ -15,6 +15,7 @@ pub mod demo;
 pub mod error;
 pub mod jobs;
 pub mod mail;
+pub mod newsletter;
 pub mod org;
 pub mod people;
 pub mod seed;

@@ -8,18 +8,19 @@ use crate::db::{Db, now};
 use crate::error::{Error, Result};
 
 /// The purposes a person can consent to, with the wording shown to them.
-pub const PURPOSES: [(&str, &str); 5] = [
+pub const PURPOSES: [(&str, &str); 6] = [
     ("newsletter_national", "Lettre d'information nationale (e-mail)"),
     ("newsletter_federation", "Lettre d'information de la fédération (e-mail)"),
     ("sms", "Messages SMS"),
     ("phone", "Appels téléphoniques"),
     ("alerts", "Alertes militantes (e-mail)"),
+    ("tracking", "Mesure individuelle des ouvertures et des clics de nos lettres"),
 ];
 
 /// Version of the consent wording in force; stored with every decision as proof.
 pub const WORDING_VERSION: &str = "2026-11-v1";
 
-pub const SOURCES: [&str; 5] = ["form", "import", "field", "self_service", "staff"];
+pub const SOURCES: [&str; 7] = ["form", "import", "field", "self_service", "staff", "unsubscribe", "complaint"];
 
 pub fn purpose_label(code: &str) -> &'static str {
     PURPOSES.iter().find(|(c, _)| *c == code).map(|(_, l)| *l).unwrap_or("?")
@@ -32,6 +33,8 @@ pub fn source_label(code: &str) -> &'static str {
         "field" => "collecte sur le terrain",
         "self_service" => "la personne elle-même",
         "staff" => "saisie par l'équipe",
+        "unsubscribe" => "lien de désinscription d'une lettre",
+        "complaint" => "signalement comme indésirable",
         _ => "?",
     }
 }

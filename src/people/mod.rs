@@ -797,12 +797,51 @@ pub async fn personal_data(db: &Db, access: &Access, person: &Person) -> Result<
         .fetch_one(&db.pool)
         .await?;
     let consents = consent::ledger(db, person).await?;
-    Ok(serde_json::json!({
+    let id = person.id;
+    let state: Vec<(String, i64, i64)> =
+        sqlx::query_as("SELECT purpose, granted, at FROM consent_state WHERE person_id = $1 ORDER BY purpose")
+            .bind(id)
+            .fetch_all(&db.pool)
+            .await?;
+    let recipients: Vec<(i64, String, i64, i64, String, Option<i64>)> = sqlx::query_as(
+        "SELECT campaign_id, state, track, attempts, detail, sent_at FROM campaign_recipients WHERE person_id = $1 \
+         ORDER BY campaign_id",
+    )
+    .bind(id)
+    .fetch_all(&db.pool)
+    .await?;
+    let events: Vec<(i64, i64, String, Option<i64>, i64)> = sqlx::query_as(
+        "SELECT id, campaign_id, kind, link_idx, at FROM campaign_events WHERE person_id = $1 ORDER BY id",
+    )
+    .bind(id)
+    .fetch_all(&db.pool)
+    .await?;
+    let blocks: Vec<(String, String, i64)> =
+        sqlx::query_as("SELECT reason, detail, at FROM email_blocks WHERE person_id = $1")
+            .bind(id)
+            .fetch_all(&db.pool)
+            .await?;
+    let soft: Vec<(Option<i64>, String, i64)> =
+        sqlx::query_as("SELECT campaign_id, status, at FROM soft_bounces WHERE person_id = $1 ORDER BY at")
+            .bind(id)
+            .fetch_all(&db.pool)
+            .await?;
+    use serde_json::json;
+    Ok(json!({
         "people": full,
         "person_tags": tags(db, person).await?,
         "person_skills": skills(db, person).await?,
         "consent_events": consents,
         "person_events": timeline(db, person).await?,
+        "consent_state": state.iter().map(|(p, g, a)| json!({"purpose": p, "granted": g, "at": a})).collect::<Vec<_>>(),
+        "campaign_recipients": recipients.iter().map(|(c, s, t, n, d, at)| json!({
+            "campaign_id": c, "state": s, "track": t, "attempts": n, "detail": d, "sent_at": at
+        })).collect::<Vec<_>>(),
+        "campaign_events": events.iter().map(|(i, c, k, l, at)| json!({
+            "id": i, "campaign_id": c, "kind": k, "link_idx": l, "at": at
+        })).collect::<Vec<_>>(),
+        "email_blocks": blocks.iter().map(|(r, d, at)| json!({"reason": r, "detail": d, "at": at})).collect::<Vec<_>>(),
+        "soft_bounces": soft.iter().map(|(c, s, at)| json!({"campaign_id": c, "status": s, "at": at})).collect::<Vec<_>>(),
     }))
 }
 

@@ -21,7 +21,18 @@ const fn d(table: &'static str, column: &'static str, data: &'static str, purpos
 }
 
 /// Tables holding personal data of address-book people (all rows tied to one person).
-pub const PERSONAL_TABLES: [&str; 5] = ["people", "person_tags", "person_skills", "consent_events", "person_events"];
+pub const PERSONAL_TABLES: [&str; 10] = [
+    "people",
+    "person_tags",
+    "person_skills",
+    "consent_events",
+    "person_events",
+    "consent_state",
+    "campaign_recipients",
+    "campaign_events",
+    "email_blocks",
+    "soft_bounces",
+];
 
 /// Short-lived tables holding an address before it is a person (sign-ups) or to reach one (self-service links).
 pub const TRANSIENT_TABLES: [&str; 3] = ["signups", "person_links", "import_files"];
@@ -32,6 +43,21 @@ const SIGNUP_RETENTION: &str = "7 jours sans confirmation";
 const LINK: &str = "Envoyer à la personne un lien vers ses données (RGPD art. 15 à 21)";
 const LINK_BASIS: &str = "Obligation légale (RGPD art. 12)";
 const LINK_RETENTION: &str = "1 heure";
+
+const SENDING: &str = "Envoyer chaque lettre une fois et une seule à chaque destinataire";
+const TRACKING: &str = "Mesurer l'audience des lettres (individuellement seulement avec consentement)";
+const BOUNCES: &str = "Ne plus écrire aux adresses invalides ou aux personnes qui se sont plaintes";
+
+const fn n(table: &'static str, column: &'static str, data: &'static str, purpose: &'static str) -> Declaration {
+    Declaration {
+        table,
+        column,
+        data,
+        purpose,
+        basis: "Consentement à la lettre (RGPD art. 9-2-a) ; intérêt légitime pour les rebonds et plaintes",
+        retention: "Durée de conservation de la personne ; effacé avec elle (les totaux anonymes restent)",
+    }
+}
 
 const fn import_file(column: &'static str, data: &'static str) -> Declaration {
     Declaration {
@@ -101,6 +127,39 @@ pub const DECLARATIONS: &[Declaration] = &[
     d("person_events", "summary", "Résumé de l'événement", "Historique des échanges"),
     d("person_events", "actor_user_id", "Compte à l'origine", "Traçabilité"),
     d("person_events", "at", "Date", "Historique des échanges"),
+    d("consent_state", "person_id", "Personne", TECH),
+    d("consent_state", "purpose", "Finalité", "État courant du consentement, déduit du registre des décisions"),
+    d(
+        "consent_state",
+        "granted",
+        "Décision en vigueur",
+        "État courant du consentement, déduit du registre des décisions",
+    ),
+    d("consent_state", "at", "Date de la décision en vigueur", "État courant du consentement"),
+    n("campaign_recipients", "campaign_id", "Lettre envoyée à la personne", SENDING),
+    n("campaign_recipients", "person_id", "Personne destinataire", SENDING),
+    n("campaign_recipients", "state", "État de l'envoi (en attente, envoyé, échec…)", SENDING),
+    n("campaign_recipients", "track", "Mesure individuelle acceptée au moment de l'envoi", SENDING),
+    n("campaign_recipients", "attempts", "Nombre de tentatives", SENDING),
+    n("campaign_recipients", "next_attempt_at", "Prochaine tentative", SENDING),
+    n("campaign_recipients", "worker", "Processus d'envoi", SENDING),
+    n("campaign_recipients", "lease_until", "Réservation par le processus d'envoi", SENDING),
+    n("campaign_recipients", "detail", "Réponse du serveur de messagerie", SENDING),
+    n("campaign_recipients", "sent_at", "Date d'envoi", SENDING),
+    n("campaign_events", "id", "Identifiant de l'événement", TRACKING),
+    n("campaign_events", "campaign_id", "Lettre concernée", TRACKING),
+    n("campaign_events", "person_id", "Personne (seulement si elle a accepté la mesure individuelle)", TRACKING),
+    n("campaign_events", "kind", "Ouverture, clic, désinscription, rebond, plainte", TRACKING),
+    n("campaign_events", "link_idx", "Lien cliqué", TRACKING),
+    n("campaign_events", "at", "Date", TRACKING),
+    n("email_blocks", "person_id", "Personne dont l'adresse n'est plus écrite", BOUNCES),
+    n("email_blocks", "reason", "Raison (rebond définitif, rebonds répétés, plainte)", BOUNCES),
+    n("email_blocks", "detail", "Réponse du serveur de messagerie", BOUNCES),
+    n("email_blocks", "at", "Date", BOUNCES),
+    n("soft_bounces", "person_id", "Personne", BOUNCES),
+    n("soft_bounces", "campaign_id", "Lettre concernée", BOUNCES),
+    n("soft_bounces", "status", "Code d'état du rebond temporaire", BOUNCES),
+    n("soft_bounces", "at", "Date", BOUNCES),
     signup("token_hash", "Empreinte du lien de confirmation"),
     signup("federation_id", "Fédération choisie"),
     signup("email", "Adresse e-mail"),

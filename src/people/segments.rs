@@ -154,10 +154,9 @@ fn compile_inner<'a>(
                 return Err(Error::Invalid("Finalité de consentement inconnue.".into()));
             }
             let p1 = sql.text(purpose.clone());
-            // The latest decision for the purpose is a grant.
+            // The latest decision for the purpose is a grant (consent_state follows the ledger, see migration 4).
             let granted_now = format!(
-                "EXISTS (SELECT 1 FROM consent_events c WHERE c.person_id = p.id AND c.purpose = {p1} AND c.granted = 1 \
-                 AND c.id = (SELECT MAX(c2.id) FROM consent_events c2 WHERE c2.person_id = p.id AND c2.purpose = {p1}))"
+                "p.id IN (SELECT cs.person_id FROM consent_state cs WHERE cs.purpose = {p1} AND cs.granted = 1)"
             );
             parts.push(if *granted { granted_now } else { format!("NOT {granted_now}") });
         }
