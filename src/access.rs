@@ -96,12 +96,22 @@ impl Role {
                 ViewPeople,
                 ContactDetails,
                 ManagePeople,
+                SendNewsletters,
             ],
-            Role::NationalStaff => &[ViewOrg, ViewMembers, ManageSections, ViewPeople],
-            Role::FederationCoordinator => {
-                &[ViewOrg, ViewMembers, ManageSections, ManageUsers, ViewPeople, ContactDetails, ManagePeople]
+            Role::NationalStaff => &[ViewOrg, ViewMembers, ManageSections, ViewPeople, SendNewsletters],
+            Role::FederationCoordinator => &[
+                ViewOrg,
+                ViewMembers,
+                ManageSections,
+                ManageUsers,
+                ViewPeople,
+                ContactDetails,
+                ManagePeople,
+                SendNewsletters,
+            ],
+            Role::FederationStaff => {
+                &[ViewOrg, ViewMembers, ManageSections, ViewPeople, ContactDetails, ManagePeople, SendNewsletters]
             }
-            Role::FederationStaff => &[ViewOrg, ViewMembers, ManageSections, ViewPeople, ContactDetails, ManagePeople],
             Role::SectionSecretary => &[ViewOrg, ViewMembers, ManageUsers, ViewPeople, ContactDetails, ManagePeople],
             Role::Activist => &[ViewOrg],
         }
@@ -127,6 +137,8 @@ pub enum Perm {
     ContactDetails,
     /// Create, edit, import, export and erase people, and record their consents.
     ManagePeople,
+    /// Compose and send newsletters to the people in scope, and read their analytics.
+    SendNewsletters,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

@@ -17,6 +17,8 @@ pub struct App {
     pub db: Db,
     pub config: Arc<Config>,
     pub mailer: Mailer,
+    /// Buffered writer of newsletter opens and clicks.
+    pub tracker: crate::newsletter::tracking::Recorder,
 }
 
 impl App {
@@ -38,13 +40,20 @@ impl App {
         if let Some(report) = crate::seed::ensure_seeded(&db).await? {
             tracing::info!(?report, "reference data loaded");
         }
+        crate::newsletter::campaigns::ensure_lists(&db).await?;
         let mailer = Mailer::new(&config)?;
-        Ok(App { db, config: Arc::new(config), mailer })
+        let tracker = crate::newsletter::tracking::Recorder::start(db.clone());
+        Ok(App { db, config: Arc::new(config), mailer, tracker })
     }
 
     /// What a worker needs to run jobs for this application.
     pub fn runner(&self) -> Runner {
-        Runner { db: self.db.clone(), mailer: self.mailer.clone(), retention_years: self.config.retention_years }
+        Runner {
+            db: self.db.clone(),
+            mailer: self.mailer.clone(),
+            config: self.config.clone(),
+            retention_years: self.config.retention_years,
+        }
     }
 
     /// Starts `n` worker tasks in this process.
@@ -72,6 +81,8 @@ impl App {
         axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)
             .await?;
+        // Opens and clicks still buffered are written before the process exits.
+        self.tracker.flush().await;
         let _ = tx.send(true);
         for w in workers {
             let _ = w.await;

@@ -72,6 +72,57 @@ impl Default for SmtpConfig {
     }
 }
 
+/// Campaign sending, tracking and bounces.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NewsletterConfig {
+    /// SMTP connections per sending task.
+    pub concurrency: usize,
+    /// Messages per second per sending process (0: as fast as the server takes them).
+    pub rate: u32,
+    /// Consecutive sending errors after which a campaign pauses itself.
+    pub pause_after_errors: u32,
+    /// Sending tasks a campaign is split into (several worker processes share them).
+    pub shards: u32,
+    /// Where the sender keeps its journal of messages being handed to the SMTP server (crash recovery).
+    pub spool_dir: String,
+    /// Postal address of the sender, printed in every newsletter's footer.
+    pub postal_address: String,
+    /// DKIM signing: domain, selector and the PEM file of the RSA private key (all three, or none).
+    pub dkim_domain: String,
+    pub dkim_selector: String,
+    pub dkim_key_file: String,
+    /// Bounces come back to `<bounce_prefix>+…@<bounce_domain>` (VERP); default: the domain of `mail_from`.
+    pub bounce_domain: String,
+    pub bounce_prefix: String,
+    /// A Maildir whose `new/` folder receives the bounces and complaints (read every minute; empty: none).
+    pub bounce_maildir: String,
+    /// Soft bounces within `soft_bounce_days` that block an address.
+    pub soft_bounce_limit: u32,
+    pub soft_bounce_days: u32,
+}
+
+impl Default for NewsletterConfig {
+    fn default() -> Self {
+        NewsletterConfig {
+            concurrency: 4,
+            rate: 0,
+            pause_after_errors: 25,
+            shards: 2,
+            spool_dir: "data/spool".into(),
+            postal_address: "Siège du parti, 1 place de la République, 75011 Paris".into(),
+            dkim_domain: String::new(),
+            dkim_selector: String::new(),
+            dkim_key_file: String::new(),
+            bounce_domain: String::new(),
+            bounce_prefix: "rebond".into(),
+            bounce_maildir: String::new(),
+            soft_bounce_limit: 3,
+            soft_bounce_days: 30,
+        }
+    }
+}
+
 /// The party's graphic charter: used by the web shell now, by newsletters and visuals later.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -123,6 +174,7 @@ pub struct Config {
     pub retention_years: i64,
     pub log_format: LogFormat,
     pub charter: Charter,
+    pub newsletter: NewsletterConfig,
 }
 
 impl Default for Config {
@@ -141,6 +193,7 @@ impl Default for Config {
             retention_years: 3,
             log_format: LogFormat::Text,
             charter: Charter::default(),
+            newsletter: NewsletterConfig::default(),
         }
     }
 }
@@ -184,6 +237,17 @@ const ENV_KEYS: &[(&str, &str, Kind)] = &[
     ("TERRAIN_TRUST_PROXY", "trust_proxy", Kind::Bool),
     ("TERRAIN_RETENTION_YEARS", "retention_years", Kind::Int),
     ("TERRAIN_LOG_FORMAT", "log_format", Kind::Str),
+    ("TERRAIN_NEWSLETTER_CONCURRENCY", "newsletter.concurrency", Kind::Int),
+    ("TERRAIN_NEWSLETTER_RATE", "newsletter.rate", Kind::Int),
+    ("TERRAIN_NEWSLETTER_SHARDS", "newsletter.shards", Kind::Int),
+    ("TERRAIN_NEWSLETTER_PAUSE_AFTER_ERRORS", "newsletter.pause_after_errors", Kind::Int),
+    ("TERRAIN_NEWSLETTER_SPOOL_DIR", "newsletter.spool_dir", Kind::Str),
+    ("TERRAIN_NEWSLETTER_POSTAL_ADDRESS", "newsletter.postal_address", Kind::Str),
+    ("TERRAIN_DKIM_DOMAIN", "newsletter.dkim_domain", Kind::Str),
+    ("TERRAIN_DKIM_SELECTOR", "newsletter.dkim_selector", Kind::Str),
+    ("TERRAIN_DKIM_KEY_FILE", "newsletter.dkim_key_file", Kind::Str),
+    ("TERRAIN_BOUNCE_DOMAIN", "newsletter.bounce_domain", Kind::Str),
+    ("TERRAIN_BOUNCE_MAILDIR", "newsletter.bounce_maildir", Kind::Str),
 ];
 
 /// Settings given on the command line; they win over everything else.
@@ -292,6 +356,28 @@ impl Config {
             if !is_hex_colour(value) {
                 return Err(err(key, "config file", format!("'{value}' is not a colour like #0b4f5c")));
             }
+        }
+        let n = &self.newsletter;
+        if !(1..=64).contains(&n.concurrency) {
+            return Err(err("newsletter.concurrency", "TERRAIN_NEWSLETTER_CONCURRENCY", "must be between 1 and 64"));
+        }
+        if !(1..=32).contains(&n.shards) {
+            return Err(err("newsletter.shards", "TERRAIN_NEWSLETTER_SHARDS", "must be between 1 and 32"));
+        }
+        if n.pause_after_errors == 0 {
+            return Err(err(
+                "newsletter.pause_after_errors",
+                "TERRAIN_NEWSLETTER_PAUSE_AFTER_ERRORS",
+                "must be at least 1",
+            ));
+        }
+        let dkim = [&n.dkim_domain, &n.dkim_selector, &n.dkim_key_file];
+        if dkim.iter().any(|v| v.is_empty()) && dkim.iter().any(|v| !v.is_empty()) {
+            return Err(err(
+                "newsletter.dkim_*",
+                "TERRAIN_DKIM_*",
+                "set the DKIM domain, selector and key file together",
+            ));
         }
         if self.charter.font_family.contains([';', '{', '}', '<']) {
             return Err(err("charter.font_family", "config file", "must be a CSS font list without ; { } <"));

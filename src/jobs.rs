@@ -25,6 +25,13 @@ pub enum Job {
     ImportPeople {
         import_id: i64,
     },
+    /// Sends a campaign's pending recipients for a while, then queues itself again (newsletter::sender).
+    SendCampaign {
+        campaign_id: i64,
+        shard: u32,
+    },
+    /// Reads bounces and complaints from the configured Maildir.
+    IngestBounces,
 }
 
 impl Job {
@@ -33,6 +40,8 @@ impl Job {
             Job::SendEmail(_) => "send_email",
             Job::Housekeeping => "housekeeping",
             Job::ImportPeople { .. } => "import_people",
+            Job::SendCampaign { .. } => "send_campaign",
+            Job::IngestBounces => "ingest_bounces",
         }
     }
 }
@@ -43,6 +52,26 @@ pub const LEASE_SECONDS: i64 = 300;
 fn wakeup() -> &'static Notify {
     static NOTIFY: OnceLock<Notify> = OnceLock::new();
     NOTIFY.get_or_init(Notify::new)
+}
+
+/// Wakes the workers of this process (others find new rows at their next poll).
+pub fn wake() {
+    wakeup().notify_waiters();
+}
+
+/// Adds a job inside a transaction, to run from `run_after` (unix seconds). Call [`wake`] after the commit.
+pub async fn enqueue_in(conn: &mut sqlx::AnyConnection, job: &Job, run_after: i64) -> anyhow::Result<i64> {
+    let t = now();
+    Ok(sqlx::query_scalar(
+        "INSERT INTO jobs (kind, payload, state, attempts, max_attempts, run_after, created_at, updated_at) \
+         VALUES ($1, $2, 'queued', 0, 5, $3, $4, $4) RETURNING id",
+    )
+    .bind(job.kind())
+    .bind(serde_json::to_string(job)?)
+    .bind(run_after)
+    .bind(t)
+    .fetch_one(&mut *conn)
+    .await?)
 }
 
 /// Adds a job, to run as soon as a worker is free.
@@ -120,6 +149,7 @@ async fn fail(db: &Db, job: &Claimed, worker: &str, error: &str, permanent: bool
 pub struct Runner {
     pub db: Db,
     pub mailer: Mailer,
+    pub config: std::sync::Arc<crate::config::Config>,
     /// Retention period of non-members, in years (configuration).
     pub retention_years: i64,
 }
@@ -133,6 +163,12 @@ impl Runner {
             }),
             Job::ImportPeople { import_id } => {
                 crate::people::import::run_job(&self.db, *import_id).await.map_err(|e| (format!("{e:#}"), false))
+            }
+            Job::SendCampaign { campaign_id, shard } => {
+                crate::newsletter::sender::run(self, *campaign_id, *shard).await.map_err(|e| (format!("{e:#}"), false))
+            }
+            Job::IngestBounces => {
+                crate::newsletter::bounces::ingest_maildir(self).await.map_err(|e| (format!("{e:#}"), false))
             }
             Job::Housekeeping => {
                 let r = async {

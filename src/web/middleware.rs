@@ -29,15 +29,25 @@ pub fn loggable_path(path: &str) -> &str {
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; \
      connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+/// Newsletter previews are shown in a frame of the composer: a sandboxed document whose inline styles (the
+/// e-mail's own) are allowed, and nothing else.
+pub const PREVIEW_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: http: data:; \
+     frame-ancestors 'self'; sandbox";
+
+pub fn is_preview(path: &str) -> bool {
+    path.starts_with("/lettres/") && path.ends_with("/apercu")
+}
+
 /// Security headers on every response (OWASP ASVS 3.4): CSP without inline scripts, no framing,
 /// no MIME sniffing, a strict referrer policy, and no caching of anything but static assets.
 pub async fn security_headers(State(app): State<App>, req: Request, next: Next) -> Response {
     let is_static = req.uri().path().starts_with("/static/");
+    let preview = is_preview(req.uri().path());
     let mut res = next.run(req).await;
     let h = res.headers_mut();
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(if preview { PREVIEW_CSP } else { CSP }));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static(if preview { "SAMEORIGIN" } else { "DENY" }));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     h.insert(
         "permissions-policy",
@@ -80,7 +90,8 @@ pub fn is_cross_origin(headers: &HeaderMap, public_url: &str) -> bool {
 /// GET handlers never change state.
 pub async fn csrf(State(app): State<App>, req: Request, next: Next) -> Response {
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    let exempt = super::public::is_public_cross_site_form(req.uri().path());
+    let exempt = super::public::is_public_cross_site_form(req.uri().path())
+        || super::tracking::is_one_click_unsubscribe(req.uri().path());
     if !safe && !exempt && is_cross_origin(req.headers(), &app.config.public_url) {
         tracing::warn!(path = %req.uri().path(), "cross-origin request refused");
         return (StatusCode::FORBIDDEN, "Requête refusée : elle ne vient pas de ce site (protection CSRF).")

@@ -4,10 +4,12 @@ pub mod assets;
 pub mod auth;
 pub mod error;
 pub mod middleware;
+pub mod newsletters;
 pub mod pages;
 pub mod people;
 pub mod public;
 pub mod segments;
+pub mod tracking;
 
 use axum::Router;
 use std::time::Duration;
@@ -57,6 +59,8 @@ pub fn router(app: App) -> Router {
         .merge(pages::routes())
         .merge(people::routes())
         .merge(segments::routes())
+        .merge(newsletters::routes())
+        .merge(tracking::routes())
         .merge(public::routes())
         .nest("/api/v1", api::routes())
         .merge(assets::routes())

@@ -91,6 +91,9 @@ impl Layout {
         if a.allows_somewhere(Perm::ViewPeople) {
             nav.push(("/personnes", "Personnes"));
         }
+        if a.allows_somewhere(Perm::SendNewsletters) {
+            nav.push(("/lettres", "Lettres"));
+        }
         if a.allows_somewhere(Perm::ViewMembers) {
             nav.push(("/utilisateurs", "Utilisateurs"));
         }

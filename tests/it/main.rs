@@ -5,6 +5,7 @@ mod access;
 mod accounts;
 mod api;
 mod helpers;
+mod newsletters;
 mod org;
 mod people;
 mod platform;

@@ -1,0 +1,37 @@
+"""A real SMTP server (aiosmtpd) that stores each message byte for byte, as the client sent it, in a Maildir
+(`DIR/new`), with the envelope prepended as X-Envelope-From / X-Envelope-To headers (outside any DKIM signature).
+Optional: a recipient starting with "refuse" gets a 550. Usage: raw_smtp_sink.py PORT DIR"""
+import itertools
+import os
+import sys
+import time
+
+from aiosmtpd.controller import Controller
+
+PORT, DIR = int(sys.argv[1]), sys.argv[2]
+for sub in ("new", "tmp", "cur"):
+    os.makedirs(os.path.join(DIR, sub), exist_ok=True)
+counter = itertools.count()
+
+
+class Handler:
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.lower().startswith("refuse"):
+            return "550 5.1.1 no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        name = f"{os.getpid()}-{next(counter):08d}"
+        head = f"X-Envelope-From: {envelope.mail_from}\r\nX-Envelope-To: {','.join(envelope.rcpt_tos)}\r\n"
+        tmp = os.path.join(DIR, "tmp", name)
+        with open(tmp, "wb") as f:
+            f.write(head.encode() + envelope.original_content)
+        os.rename(tmp, os.path.join(DIR, "new", name))
+        return "250 2.0.0 OK"
+
+
+controller = Controller(Handler(), hostname="127.0.0.1", port=PORT, decode_data=False)
+controller.start()
+while True:
+    time.sleep(3600)

@@ -1,0 +1,360 @@
+//! Newsletter sending against a real SMTP server process: content, headers, DKIM, unsubscribing, consent
+//! withdrawn mid-campaign, tracking, bounces, and a sender killed at random points.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use reqwest::StatusCode;
+use terrain::newsletter::{campaigns, tracking};
+
+use crate::helpers::*;
+
+/// The raw SMTP sink (tests/data/raw_smtp_sink.py): messages byte for byte with their envelope.
+pub struct RawSink {
+    child: Child,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+}
+
+impl RawSink {
+    pub fn start() -> RawSink {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/raw_smtp_sink.py");
+        let mut child = Command::new("/usr/bin/python3")
+            .arg(script)
+            .arg(port.to_string())
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 with aiosmtpd (scripts/install-deps)");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return RawSink { child, port, dir };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the raw SMTP sink did not start");
+    }
+
+    pub fn files(&self) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(self.dir.path().join("new"))
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    pub fn messages(&self) -> Vec<String> {
+        self.files().iter().map(|p| String::from_utf8_lossy(&std::fs::read(p).unwrap()).into_owned()).collect()
+    }
+
+    /// Envelope recipient of each message.
+    pub fn recipients(&self) -> Vec<String> {
+        self.messages()
+            .iter()
+            .map(|m| m.lines().nth(1).unwrap().trim_start_matches("X-Envelope-To: ").trim().to_string())
+            .collect()
+    }
+}
+
+impl Drop for RawSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A person of the federation with an address and the given consents.
+pub async fn person(t: &TestApp, federation: i64, email: &str, first: &str, purposes: &[&str]) -> i64 {
+    let now = terrain::db::now();
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO people (federation_id, first_name, last_name, email, category, legal_basis, origin, origin_channel, \
+         created_at, updated_at, last_activity_at) VALUES ($1, $2, 'Test', $3, 'sympathiser', 'consent', 'test', \
+         'manual', $4, $4, $4) RETURNING id",
+    )
+    .bind(federation)
+    .bind(first)
+    .bind(email)
+    .bind(now)
+    .fetch_one(&t.app.db.pool)
+    .await
+    .unwrap();
+    for p in purposes {
+        terrain::people::consent::record(&t.app.db.pool, id, p, true, "staff", "", None).await.unwrap();
+    }
+    id
+}
+
+fn generate_dkim_key(dir: &Path) -> PathBuf {
+    let key = dir.join("dkim.pem");
+    let ok = Command::new("openssl")
+        .args(["genrsa", "-out"])
+        .arg(&key)
+        .arg("2048")
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl");
+    assert!(ok.success());
+    key
+}
+
+fn dkim_verifies(message: &[u8], key: &Path) -> bool {
+    let public =
+        Command::new("openssl").args(["rsa", "-pubout", "-in"]).arg(key).stderr(Stdio::null()).output().unwrap();
+    let b64: String = String::from_utf8(public.stdout).unwrap().lines().filter(|l| !l.starts_with("-----")).collect();
+    let script = format!(
+        "import dkim, sys\nmsg = sys.stdin.buffer.read()\n\
+         rec = b'v=DKIM1; k=rsa; p={b64}'\n\
+         print(dkim.verify(msg, dnsfunc=lambda name, timeout=5: rec))"
+    );
+    let mut child = Command::new("/usr/bin/python3")
+        .args(["-c", &script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3-dkim (scripts/install-deps)");
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(message).unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim() == "True"
+}
+
+async fn federation_list(t: &TestApp, federation: i64) -> i64 {
+    sqlx::query_scalar("SELECT id FROM mailing_lists WHERE federation_id = $1")
+        .bind(federation)
+        .fetch_one(&t.app.db.pool)
+        .await
+        .unwrap()
+}
+
+/// Drains the job queue until the campaign has left the `sending` state.
+async fn send_until_done(t: &TestApp, campaign: i64) -> String {
+    for _ in 0..400 {
+        t.drain_jobs().await;
+        let state: String = sqlx::query_scalar("SELECT state FROM campaigns WHERE id = $1")
+            .bind(campaign)
+            .fetch_one(&t.app.db.pool)
+            .await
+            .unwrap();
+        if state != "sending" {
+            return state;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("campaign {campaign} did not finish");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaign_reaches_each_consenting_person_once_signed_tracked_and_unsubscribable() {
+    let sink = RawSink::start();
+    let keys = tempfile::tempdir().unwrap();
+    let key = generate_dkim_key(keys.path());
+    let spool = tempfile::tempdir().unwrap();
+    let (port, key_path, spool_path) = (sink.port, key.display().to_string(), spool.path().display().to_string());
+    let t = TestApp::spawn_with(move |c| {
+        c.smtp.host = "127.0.0.1".into();
+        c.smtp.port = port;
+        c.mail_from = "Fédération du Rhône <lettre@parti.example.org>".into();
+        c.newsletter.dkim_domain = "parti.example.org".into();
+        c.newsletter.dkim_selector = "terrain".into();
+        c.newsletter.dkim_key_file = key_path;
+        c.newsletter.spool_dir = spool_path;
+        c.workers = 0;
+    })
+    .await;
+    let fed = t.federation_id("69").await;
+    let other = t.federation_id("29").await;
+    let zoe = person(&t, fed, "zoe@example.org", "Zoé", &["newsletter_federation", "tracking"]).await;
+    let _yann = person(&t, fed, "yann@example.org", "Yann", &["newsletter_federation"]).await;
+    let _no_consent = person(&t, fed, "nope@example.org", "Non", &["alerts"]).await;
+    let blocked = person(&t, fed, "blocked@example.org", "Bloc", &["newsletter_federation"]).await;
+    sqlx::query("INSERT INTO email_blocks (person_id, reason, at) VALUES ($1, 'hard_bounce', 0)")
+        .bind(blocked)
+        .execute(&t.app.db.pool)
+        .await
+        .unwrap();
+    let _elsewhere = person(&t, other, "ailleurs@example.org", "Ailleurs", &["newsletter_federation"]).await;
+    // Refused by the server with a 550: failed, not retried.
+    let _refused = person(&t, fed, "refuse@example.org", "Refus", &["newsletter_federation"]).await;
+
+    let coord = t.user_id(COORD_69).await;
+    let access = terrain::users::access_for(&t.app.db, coord).await.unwrap();
+    let list = federation_list(&t, fed).await;
+    let c = campaigns::create(&t.app.db, &access, list, "Lettre de novembre").await.unwrap();
+    assert_eq!(campaigns::count_audience(&t.app.db, &access, &c).await.unwrap(), 3, "Zoé, Yann, Refus");
+    // Another federation's coordinator cannot see it.
+    let other_coord = terrain::users::access_for(&t.app.db, t.user_id(COORD_29).await).await.unwrap();
+    assert!(matches!(campaigns::get(&t.app.db, &other_coord, c.id).await, Err(terrain::error::Error::NotFound)));
+
+    let sender = terrain::newsletter::sender_identity(&t.app.db, &t.app.config, &c).await.unwrap();
+    let n = campaigns::launch(&t.app.db, &access, &c, &sender, 2, None).await.unwrap();
+    assert_eq!(n, 3);
+    assert!(campaigns::launch(&t.app.db, &access, &c, &sender, 2, None).await.is_err(), "launched once only");
+    assert_eq!(send_until_done(&t, c.id).await, "sent");
+    let progress = campaigns::progress(&t.app.db, c.id).await.unwrap();
+    assert_eq!((progress.sent, progress.failed, progress.pending, progress.sending), (2, 1, 0, 0), "{progress:?}");
+
+    let messages = sink.messages();
+    let mut rcpts = sink.recipients();
+    rcpts.sort();
+    assert_eq!(rcpts, ["yann@example.org", "zoe@example.org"], "one copy each, only to consenting people");
+    let zoe_file =
+        sink.files().into_iter().find(|f| std::fs::read_to_string(f).unwrap().contains("X-Envelope-To: zoe@")).unwrap();
+    let raw = std::fs::read(&zoe_file).unwrap();
+    let m = String::from_utf8_lossy(&raw).into_owned();
+    for header in [
+        "DKIM-Signature: ",
+        "List-Unsubscribe: <http",
+        "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+        "Message-ID: <c",
+        "Content-Type: multipart/alternative",
+        "text/plain",
+        "text/html",
+    ] {
+        assert!(m.contains(header), "{header} missing:\n{m}");
+    }
+    assert!(m.contains("h=") && m.to_lowercase().contains("list-unsubscribe-post"), "the one-click header is signed");
+    // The envelope sender is a signed VERP address naming the campaign and the person.
+    let envelope_from = m.lines().next().unwrap().trim_start_matches("X-Envelope-From: ").to_string();
+    let key_bytes = tracking::key(&t.app.db).await.unwrap();
+    assert_eq!(terrain::newsletter::bounce::verp_decode(&key_bytes, "rebond", &envelope_from), Some((c.id, zoe)));
+    // DKIM verifies (the sink's envelope lines are outside the signature).
+    let body_start = raw.windows(2).position(|w| w == b"\r\n").unwrap() + 2;
+    let body_start = body_start + raw[body_start..].windows(2).position(|w| w == b"\r\n").unwrap() + 2;
+    assert!(dkim_verifies(&raw[body_start..], &key), "DKIM signature does not verify");
+    assert!(messages.iter().all(|m| !m.contains("{{")), "placeholders are all replaced");
+
+    // Tracking: the pixel and a click, with a tampered token refused and no open redirect.
+    let client = t.client();
+    let unfold = m.replace("=\r\n", "").replace("=3D", "=");
+    let click = unfold
+        .split(&format!("{}/l/", t.base))
+        .nth(1)
+        .map(|s| s.split(['"', ' ', '\r', '\n', ')']).next().unwrap().to_string());
+    let click = click.expect("a tracked link in the message");
+    let r = client.get(t.url(&format!("/l/{click}"))).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), "https://example.org/agenda");
+    let mut tampered = click.clone();
+    tampered.replace_range(2..3, if &click[2..3] == "A" { "B" } else { "A" });
+    assert_eq!(client.get(t.url(&format!("/l/{tampered}"))).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    let forged = tracking::encode(b"not the key", tracking::CLICK, c.id, zoe, 0);
+    assert_eq!(client.get(t.url(&format!("/l/{forged}"))).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    let out_of_range = tracking::encode(&key_bytes, tracking::CLICK, c.id, zoe, 99);
+    assert_eq!(client.get(t.url(&format!("/l/{out_of_range}"))).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    let pixel = tracking::encode(&key_bytes, tracking::OPEN, c.id, zoe, 0);
+    let r = client.get(t.url(&format!("/o/{pixel}"))).send().await.unwrap();
+    assert_eq!(r.headers()["content-type"], "image/gif");
+    t.app.tracker.flush().await;
+    assert_eq!(t.count("SELECT COUNT(*) FROM campaign_events WHERE kind = 'click'").await, 1);
+    let linked: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM campaign_events WHERE kind = 'open' AND person_id = $1")
+        .bind(zoe)
+        .fetch_one(&t.app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(linked, 1, "Zoé allowed individual tracking");
+
+    // One-click unsubscribe: no session, no cookie, cross-site, idempotent; GET never unsubscribes.
+    let unsubscribe = m.split("List-Unsubscribe: <").nth(1).unwrap().split('>').next().unwrap().to_string();
+    assert!(unsubscribe.starts_with(&t.base), "{unsubscribe}");
+    let bare = reqwest::Client::new();
+    let page = bare.get(&unsubscribe).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("Me désinscrire"));
+    assert_eq!(t.count("SELECT COUNT(*) FROM consent_events WHERE source = 'unsubscribe'").await, 0);
+    for _ in 0..2 {
+        let r = bare
+            .post(&unsubscribe)
+            .header("origin", "https://mail.example.net")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("List-Unsubscribe=One-Click")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    assert_eq!(t.count("SELECT COUNT(*) FROM consent_events WHERE source = 'unsubscribe'").await, 1, "idempotent");
+    let granted: i64 = sqlx::query_scalar(
+        "SELECT granted FROM consent_state WHERE person_id = $1 AND purpose = 'newsletter_federation'",
+    )
+    .bind(zoe)
+    .fetch_one(&t.app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(granted, 0);
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consent_withdrawn_mid_campaign_stops_further_sends_and_bounces_block_addresses() {
+    let sink = RawSink::start();
+    let spool = tempfile::tempdir().unwrap();
+    let (port, spool_path) = (sink.port, spool.path().display().to_string());
+    let t = TestApp::spawn_with(move |c| {
+        c.smtp.host = "127.0.0.1".into();
+        c.smtp.port = port;
+        c.newsletter.spool_dir = spool_path;
+        // Slow enough to withdraw a consent while the campaign is sending.
+        c.newsletter.rate = 10;
+        c.mail_from = "Lettre <lettre@parti.example.org>".into();
+        c.newsletter.concurrency = 1;
+        c.workers = 0;
+    })
+    .await;
+    let fed = t.federation_id("69").await;
+    let mut ids = Vec::new();
+    for i in 0..30 {
+        ids.push(person(&t, fed, &format!("p{i:02}@example.org"), "P", &["newsletter_federation"]).await);
+    }
+    let access = terrain::users::access_for(&t.app.db, t.user_id(COORD_69).await).await.unwrap();
+    let c = campaigns::create(&t.app.db, &access, federation_list(&t, fed).await, "Alerte").await.unwrap();
+    let sender = terrain::newsletter::sender_identity(&t.app.db, &t.app.config, &c).await.unwrap();
+    campaigns::launch(&t.app.db, &access, &c, &sender, 1, None).await.unwrap();
+    // The last person withdraws while the first batch is going out.
+    let last = *ids.last().unwrap();
+    let runner = t.app.runner();
+    let sending = tokio::spawn(async move { while runner.run_one("test").await.unwrap() {} });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    terrain::people::consent::record(&t.app.db.pool, last, "newsletter_federation", false, "self_service", "", None)
+        .await
+        .unwrap();
+    sending.await.unwrap();
+    send_until_done(&t, c.id).await;
+    let state: String =
+        sqlx::query_scalar("SELECT state FROM campaign_recipients WHERE campaign_id = $1 AND person_id = $2")
+            .bind(c.id)
+            .bind(last)
+            .fetch_one(&t.app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(state, "skipped");
+    assert!(!sink.recipients().contains(&"p29@example.org".to_string()));
+    assert_eq!(sink.recipients().len(), 29);
+
+    // A hard bounce for p00 (DSN sent back to the VERP return path) blocks the address at once.
+    let m = sink.messages().into_iter().find(|m| m.contains("X-Envelope-To: p00@")).unwrap();
+    let verp = m.lines().next().unwrap().trim_start_matches("X-Envelope-From: ").to_string();
+    let dsn = format!(
+        "From: MAILER-DAEMON@mx.example.org\r\nTo: {verp}\r\nSubject: Undelivered Mail Returned to Sender\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n\
+         --b\r\nContent-Type: text/plain\r\n\r\nI'm sorry.\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\n\
+         Reporting-MTA: dns; mx.example.org\r\n\r\nFinal-Recipient: rfc822; p00@example.org\r\nAction: failed\r\n\
+         Status: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 user unknown\r\n\r\n--b--\r\n"
+    );
+    let applied = terrain::newsletter::bounces::apply(&t.app.db, &t.app.config, dsn.as_bytes()).await.unwrap();
+    assert_eq!(applied, terrain::newsletter::bounces::Applied::HardBounce { person: ids[0] });
+    // A forged bounce (bad signature) changes nothing.
+    let forged = dsn.replace(&verp, "rebond+c1.p2.aaaaaaaaaa@parti.example.org");
+    assert!(matches!(
+        terrain::newsletter::bounces::apply(&t.app.db, &t.app.config, forged.as_bytes()).await.unwrap(),
+        terrain::newsletter::bounces::Applied::Ignored(_)
+    ));
+    assert_eq!(t.count("SELECT COUNT(*) FROM email_blocks").await, 1);
+    let c2 = campaigns::create(&t.app.db, &access, federation_list(&t, fed).await, "Suivante").await.unwrap();
+    assert_eq!(campaigns::count_audience(&t.app.db, &access, &c2).await.unwrap(), 28, "bounced and withdrawn left out");
+    t.stop().await;
+}
