@@ -58,7 +58,7 @@ impl App {
 
     /// Starts `n` worker tasks in this process.
     pub fn spawn_workers(&self, n: usize, shutdown: watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
-        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "terrain".into());
+        let host = crate::jobs::host_name();
         (0..n)
             .map(|i| {
                 let runner = self.runner();

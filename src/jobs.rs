@@ -111,6 +111,49 @@ async fn claim(db: &Db, worker: &str) -> anyhow::Result<Option<Claimed>> {
     Ok(sqlx::query_as(&sql).bind(worker).bind(t + LEASE_SECONDS).bind(t).fetch_optional(&db.pool).await?)
 }
 
+/// This machine's name, in worker identities (`host:pid:n`).
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "terrain".into())
+}
+
+/// Whether a process of this machine is still running (Linux `/proc`; elsewhere: assumed alive).
+pub fn pid_alive(pid: u32) -> bool {
+    !std::path::Path::new("/proc/self").exists() || std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Jobs held by a dead worker process of this machine are queued again at once, without waiting for their
+/// lease (a killed worker restarted by its supervisor resumes its work immediately).
+pub async fn reap_dead_local(db: &Db) -> anyhow::Result<u64> {
+    let host = host_name();
+    let running: Vec<(i64, String)> =
+        sqlx::query_as("SELECT id, locked_by FROM jobs WHERE state = 'running' AND locked_by IS NOT NULL")
+            .fetch_all(&db.pool)
+            .await?;
+    let mut reaped = 0;
+    for (id, worker) in running {
+        let mut parts = worker.split(':');
+        let (Some(h), Some(Ok(pid))) = (parts.next(), parts.next().map(str::parse::<u32>)) else { continue };
+        if h == host && !pid_alive(pid) {
+            reaped += sqlx::query(
+                // The death was not the job's doing: the attempt is given back.
+                "UPDATE jobs SET state = 'queued', locked_by = NULL, locked_until = NULL, \
+                 attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END WHERE id = $1 AND locked_by = $2",
+            )
+            .bind(id)
+            .bind(&worker)
+            .execute(&db.pool)
+            .await?
+            .rows_affected();
+        }
+    }
+    Ok(reaped)
+}
+
 /// Seconds to wait before attempt `attempts + 1`: 30 s, 1 min, 2 min… capped at one hour.
 pub fn backoff(attempts: i64) -> i64 {
     (30i64 << attempts.clamp(0, 7)).min(3600)
@@ -223,9 +266,16 @@ impl Runner {
     pub async fn run(self, worker: String, shutdown: tokio::sync::watch::Receiver<bool>) {
         let mut shutdown = shutdown;
         let mut last_housekeeping = 0;
+        let mut last_reap = 0;
         loop {
             if *shutdown.borrow() {
                 break;
+            }
+            if now() - last_reap >= 10 {
+                last_reap = now();
+                if let Err(e) = reap_dead_local(&self.db).await {
+                    tracing::warn!(error = %e, "reaping jobs of dead workers failed");
+                }
             }
             if now() - last_housekeeping > 3600 {
                 last_housekeeping = now();

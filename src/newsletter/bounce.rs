@@ -1731,7 +1731,9 @@ mod tests {
             Content-Type: text/html; charset=utf-8\n\n<html><body>"
             .to_vec();
         while html.len() < SIZE {
-            html.extend_from_slice(b"<p><a href=\"mailto:x@example.net\">x@example.net</a> 550 5.1.1 <b>&amp;</b></p>\n");
+            html.extend_from_slice(
+                b"<p><a href=\"mailto:x@example.net\">x@example.net</a> 550 5.1.1 <b>&amp;</b></p>\n",
+            );
         }
         assert_bounded(&html, "html-only bounce");
 

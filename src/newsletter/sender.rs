@@ -52,18 +52,6 @@ impl Identity {
     }
 }
 
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "localhost".into())
-}
-
-fn pid_alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
-}
-
 /// The journal of one run: lines `campaign person` (handed to the server) and `-campaign person` (refused after
 /// all, so not handed over).
 struct Journal {
@@ -116,7 +104,7 @@ fn read_journal(path: &Path) -> HashSet<(i64, i64)> {
 
 /// Resolves the recipients of `campaign_id` left `sending` by senders that are gone.
 pub async fn recover(db: &Db, spool: &Path, campaign_id: i64) -> anyhow::Result<()> {
-    let host = hostname();
+    let host = jobs::host_name();
     let t = now();
     let workers: Vec<(String, i64)> = sqlx::query_as(
         "SELECT worker, MIN(lease_until) FROM campaign_recipients WHERE campaign_id = $1 AND state = 'sending' \
@@ -133,7 +121,7 @@ pub async fn recover(db: &Db, spool: &Path, campaign_id: i64) -> anyhow::Result<
             parts.next().unwrap_or(""),
         );
         let local = w_host == host;
-        if local && pid_alive(w_pid) && w_pid != std::process::id() {
+        if local && jobs::pid_alive(w_pid) && w_pid != std::process::id() {
             continue; // still sending
         }
         if local && w_pid == std::process::id() && lease_until > t {
@@ -155,14 +143,15 @@ pub async fn recover(db: &Db, spool: &Path, campaign_id: i64) -> anyhow::Result<
             ids.into_iter().partition(|p| handed.contains(&(campaign_id, *p)))
         } else {
             // The journal is on another machine: nobody can tell. Reported, never resent.
-            set_state(db, campaign_id, &ids, "uncertain", "l'envoi a été interrompu : remise incertaine").await?;
+            let why = "l'envoi a été interrompu : remise incertaine";
+            set_state(db, campaign_id, &ids, "uncertain", why, Some(&worker)).await?;
             tracing::warn!(campaign_id, worker, n = ids.len(), "recipients of a lost sender marked uncertain");
             continue;
         };
         tracing::info!(campaign_id, worker, sent = sent.len(), pending = back.len(), "recovered an interrupted batch");
-        set_state(db, campaign_id, &sent, "sent", "remis au serveur (confirmé par le journal après interruption)")
-            .await?;
-        set_state(db, campaign_id, &back, "pending", "").await?;
+        let why = "remis au serveur (confirmé par le journal après interruption)";
+        set_state(db, campaign_id, &sent, "sent", why, Some(&worker)).await?;
+        set_state(db, campaign_id, &back, "pending", "", Some(&worker)).await?;
         let still: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM campaign_recipients WHERE state = 'sending' AND worker = $1")
                 .bind(&worker)
@@ -182,16 +171,25 @@ fn id_source(backend: Backend, n: usize) -> String {
     }
 }
 
-/// Sets the state of some recipients of a campaign (sent ones get their time).
-async fn set_state(db: &Db, campaign_id: i64, ids: &[i64], state: &str, detail: &str) -> anyhow::Result<()> {
+/// Sets the state of some recipients of a campaign (sent ones get their time). With `held_by`, only rows still
+/// `sending` for that sender change: recovery never undoes what another sender did since it looked.
+async fn set_state(
+    db: &Db,
+    campaign_id: i64,
+    ids: &[i64],
+    state: &str,
+    detail: &str,
+    held_by: Option<&str>,
+) -> anyhow::Result<()> {
     for chunk in ids.chunks(5_000) {
         if chunk.is_empty() {
             continue;
         }
+        let guard = if held_by.is_some() { "AND state = 'sending' AND worker = $6" } else { "AND $6 = ''" };
         let sql = format!(
             "UPDATE campaign_recipients SET state = $1, detail = $2, worker = NULL, lease_until = NULL, \
              sent_at = CASE WHEN $1 = 'sent' THEN $3 ELSE sent_at END \
-             WHERE campaign_id = $4 AND person_id IN ({})",
+             WHERE campaign_id = $4 AND person_id IN ({}) {guard}",
             id_source(db.backend, 5)
         );
         sqlx::query(&sql)
@@ -200,6 +198,7 @@ async fn set_state(db: &Db, campaign_id: i64, ids: &[i64], state: &str, detail: 
             .bind(now())
             .bind(campaign_id)
             .bind(serde_json::to_string(chunk)?)
+            .bind(held_by.unwrap_or(""))
             .execute(&db.pool)
             .await?;
     }
@@ -296,7 +295,16 @@ impl Context {
             .bind(campaign.list_id)
             .fetch_one(&db.pool)
             .await?;
-        let journal_name = format!("journal-{}-{}-{}-{}.log", std::process::id(), campaign.id, shard, now());
+        // Unique per run: two runs never share a journal nor a claim.
+        let mut nonce = [0u8; 6];
+        getrandom::getrandom(&mut nonce).map_err(|e| anyhow::anyhow!("random: {e}"))?;
+        let journal_name = format!(
+            "journal-{}-{}-{}-{}.log",
+            std::process::id(),
+            campaign.id,
+            shard,
+            data_encoding::HEXLOWER.encode(&nonce)
+        );
         let journal = Journal::create(Path::new(&n.spool_dir), &journal_name)?;
         Ok(Context {
             list_id: format!(
@@ -317,7 +325,7 @@ impl Context {
             dkim,
             smtp: smtp_config(config),
             journal,
-            identity: Identity { host: hostname(), pid: std::process::id(), journal_name },
+            identity: Identity { host: jobs::host_name(), pid: std::process::id(), journal_name },
         })
     }
 
@@ -679,7 +687,7 @@ fn retry_or_fail(r: &Recipient, error: String) -> Outcome {
 /// Writes a batch's outcomes.
 async fn record(db: &Db, campaign_id: i64, outcomes: &[(i64, Outcome)]) -> anyhow::Result<()> {
     let sent: Vec<i64> = outcomes.iter().filter(|(_, o)| matches!(o, Outcome::Sent)).map(|(p, _)| *p).collect();
-    set_state(db, campaign_id, &sent, "sent", "").await?;
+    set_state(db, campaign_id, &sent, "sent", "", None).await?;
     let t = now();
     for (person, outcome) in outcomes {
         let (state, detail, next) = match outcome {

@@ -358,3 +358,110 @@ async fn consent_withdrawn_mid_campaign_stops_further_sends_and_bounces_block_ad
     assert_eq!(campaigns::count_audience(&t.app.db, &access, &c2).await.unwrap(), 28, "bounced and withdrawn left out");
     t.stop().await;
 }
+
+/// A small xorshift generator seeded from the clock: random kill points, printed for reproduction.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_killed_at_random_points_delivers_exactly_one_copy_to_each_recipient() {
+    let sink = RawSink::start();
+    let spool = tempfile::tempdir().unwrap();
+    let (port, spool_path) = (sink.port, spool.path().display().to_string());
+    let t = TestApp::spawn_with(move |c| {
+        c.smtp.host = "127.0.0.1".into();
+        c.smtp.port = port;
+        c.newsletter.spool_dir = spool_path;
+        c.workers = 0;
+    })
+    .await;
+    let fed = t.federation_id("69").await;
+    const N: i64 = 5_000;
+    let now = terrain::db::now();
+    let mut tx = t.app.db.pool.begin().await.unwrap();
+    for i in 0..N {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO people (federation_id, first_name, email, category, legal_basis, origin, origin_channel, \
+             created_at, updated_at, last_activity_at) VALUES ($1, 'P', $2, 'member', 'membership', 'test', 'manual', \
+             $3, $3, $3) RETURNING id",
+        )
+        .bind(fed)
+        .bind(format!("r{i:05}@example.org"))
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+        terrain::people::consent::record(&mut *tx, id, "newsletter_federation", true, "staff", "", None).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let access = terrain::users::access_for(&t.app.db, t.user_id(COORD_69).await).await.unwrap();
+    let c = campaigns::create(&t.app.db, &access, federation_list(&t, fed).await, "Grande lettre").await.unwrap();
+    let sender = terrain::newsletter::sender_identity(&t.app.db, &t.app.config, &c).await.unwrap();
+    assert_eq!(campaigns::launch(&t.app.db, &access, &c, &sender, 2, None).await.unwrap(), N);
+
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
+    println!("kill points seed: {seed}");
+    let mut rng = Rng(seed);
+    let worker = |spool: &str| {
+        Command::new(env!("CARGO_BIN_EXE_terrain"))
+            .args(["worker", "--workers", "2"])
+            .env("TERRAIN_DATABASE_URL", t.db.url())
+            .env("TERRAIN_SMTP_HOST", "127.0.0.1")
+            .env("TERRAIN_SMTP_PORT", port.to_string())
+            .env("TERRAIN_OUTBOX", "true")
+            .env("TERRAIN_NEWSLETTER_SPOOL_DIR", spool)
+            .env("TERRAIN_LOG_FORMAT", "text")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let spool_path = spool.path().display().to_string();
+    let mut kills = 0;
+    let state = |t: &TestApp| {
+        let pool = t.app.db.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, String>("SELECT state FROM campaigns WHERE id = $1")
+                .bind(c.id)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    // Killed (SIGKILL) at random moments while it sends; then left to finish.
+    while kills < 12 && state(&t).await == "sending" {
+        let mut child = worker(&spool_path);
+        tokio::time::sleep(std::time::Duration::from_millis(150 + rng.next() % 700)).await;
+        child.kill().unwrap();
+        child.wait().unwrap();
+        kills += 1;
+    }
+    let mut child = worker(&spool_path);
+    for _ in 0..1200 {
+        if state(&t).await != "sending" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(state(&t).await, "sent", "after {kills} kills");
+    let progress = campaigns::progress(&t.app.db, c.id).await.unwrap();
+    assert_eq!(progress.sent, N, "{progress:?} after {kills} kills");
+    let mut received = sink.recipients();
+    assert_eq!(received.len() as i64, N, "messages received after {kills} kills (seed {seed})");
+    received.sort();
+    received.dedup();
+    assert_eq!(received.len() as i64, N, "nobody got two copies (seed {seed})");
+    println!("{kills} kills, {N} recipients, one copy each");
+    t.stop().await;
+}
