@@ -305,13 +305,51 @@ pub struct Event {
     pub at: i64,
 }
 
+/// Everything that touched a person, newest first: their own events, plus the newsletters they were sent and (when
+/// they allowed individual tracking) opened or clicked, read from the sending ledger and the tracking events.
 pub async fn timeline(db: &Db, person: &Person) -> Result<Vec<Event>> {
-    Ok(sqlx::query_as(
+    let mut events: Vec<Event> = sqlx::query_as(
         "SELECT id, kind, summary, actor_user_id, at FROM person_events WHERE person_id = $1 ORDER BY at DESC, id DESC",
     )
     .bind(person.id)
     .fetch_all(&db.pool)
-    .await?)
+    .await?;
+    let sent: Vec<(i64, String, i64)> = sqlx::query_as(
+        "SELECT c.id, c.name, r.sent_at FROM campaign_recipients r JOIN campaigns c ON c.id = r.campaign_id \
+         WHERE r.person_id = $1 AND r.state = 'sent' AND r.sent_at IS NOT NULL",
+    )
+    .bind(person.id)
+    .fetch_all(&db.pool)
+    .await?;
+    for (campaign, name, at) in sent {
+        events.push(Event {
+            id: -campaign,
+            kind: "newsletter".into(),
+            summary: format!("Lettre « {name} » reçue"),
+            actor_user_id: None,
+            at,
+        });
+    }
+    // First open and first click of each campaign.
+    let tracked: Vec<(i64, String, String, i64)> = sqlx::query_as(
+        "SELECT c.id, c.name, e.kind, MIN(e.at) FROM campaign_events e JOIN campaigns c ON c.id = e.campaign_id \
+         WHERE e.person_id = $1 AND e.kind IN ('open', 'click') GROUP BY c.id, c.name, e.kind",
+    )
+    .bind(person.id)
+    .fetch_all(&db.pool)
+    .await?;
+    for (campaign, name, kind, at) in tracked {
+        let verb = if kind == "open" { "ouverte" } else { "lien cliqué" };
+        events.push(Event {
+            id: -campaign,
+            kind: format!("newsletter_{kind}"),
+            summary: format!("Lettre « {name} » : {verb}"),
+            actor_user_id: None,
+            at,
+        });
+    }
+    events.sort_by(|a, b| b.at.cmp(&a.at).then(b.id.cmp(&a.id)));
+    Ok(events)
 }
 
 /// Appends an event to a person's timeline (inside the caller's transaction when there is one).

@@ -76,6 +76,10 @@ pub struct Definition {
     pub active_after: Option<i64>,
     #[serde(default)]
     pub active_before: Option<i64>,
+    /// Opened or clicked one of the last N newsletters sent within the caller's scope (1–20). Individual
+    /// opens and clicks are known only for people who allowed that tracking.
+    #[serde(default)]
+    pub engaged_last: Option<i64>,
     /// In any of these segments.
     #[serde(default)]
     pub include: Vec<i64>,
@@ -169,6 +173,21 @@ fn compile_inner<'a>(
             if let Some(v) = value {
                 parts.push(format!("{column} {op} {}", sql.int(v)));
             }
+        }
+        if let Some(n) = def.engaged_last {
+            if !(1..=20).contains(&n) {
+                return Err(Error::Invalid("« Engagement » : indiquez entre 1 et 20 lettres.".into()));
+            }
+            // The last N campaigns the caller could send (national ones only for national scope).
+            let national = if access.allows(Perm::SendNewsletters, Scope::National) { "1=1" } else { "1=0" };
+            let federations = access.filter(Perm::SendNewsletters, "c.federation_id", None);
+            parts.push(format!(
+                "p.id IN (SELECT e.person_id FROM campaign_events e WHERE e.kind IN ('open', 'click') \
+                 AND e.campaign_id IN (SELECT c.id FROM campaigns c WHERE c.state = 'sent' \
+                 AND (CASE WHEN c.federation_id IS NULL THEN ({national}) ELSE {federations} END) \
+                 ORDER BY c.started_at DESC, c.id DESC LIMIT {}))",
+                sql.int(n)
+            ));
         }
         if !def.include.is_empty() || !def.exclude.is_empty() {
             if depth >= MAX_DEPTH {

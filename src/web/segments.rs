@@ -82,6 +82,10 @@ pub fn definition_from(pairs: &Pairs) -> Result<Definition, Error> {
         created_before: date(pairs, "cree_avant", "Créée avant")?,
         active_after: date(pairs, "actif_apres", "Active après")?,
         active_before: date(pairs, "actif_avant", "Active avant")?,
+        engaged_last: match first(pairs, "engagement") {
+            "" => None,
+            v => Some(v.parse().map_err(|_| Error::Invalid("« Engagement » : indiquez un nombre de lettres.".into()))?),
+        },
         include: ids(pairs, "inclure", "Segment à inclure")?,
         exclude: ids(pairs, "exclure", "Segment à exclure")?,
     })
@@ -108,6 +112,7 @@ struct BuilderPage {
     tags: String,
     communes: String,
     circonscriptions: String,
+    engagement: String,
     dates: [(&'static str, &'static str, String); 4],
     count: Option<String>,
     name: String,
@@ -226,6 +231,7 @@ async fn builder_page(
             tags: first(pairs, "etiquettes").to_string(),
             communes: first(pairs, "communes").to_string(),
             circonscriptions: first(pairs, "circonscriptions").to_string(),
+            engagement: first(pairs, "engagement").to_string(),
             dates: [
                 ("cree_apres", "Fiche créée à partir du", first(pairs, "cree_apres").to_string()),
                 ("cree_avant", "Fiche créée avant le", first(pairs, "cree_avant").to_string()),
@@ -328,6 +334,9 @@ async fn describe(app: &App, viewer: &Viewer, d: &Definition) -> WebResult<Vec<S
         if let Some(t) = v {
             out.push(format!("{label} {}", super::pages::format_time(t).split(' ').next().unwrap_or("")));
         }
+    }
+    if let Some(n) = d.engaged_last {
+        out.push(format!("A ouvert ou cliqué l'une des {n} dernières lettres"));
     }
     for (list, label) in [(&d.include, "Dans le segment"), (&d.exclude, "Hors du segment")] {
         for id in list {

@@ -257,6 +257,15 @@ async fn a_campaign_reaches_each_consenting_person_once_signed_tracked_and_unsub
         .await
         .unwrap();
     assert_eq!(linked, 1, "Zoé allowed individual tracking");
+    // Engagement is a segment criterion; the person's timeline shows the newsletter received and opened.
+    let engaged = terrain::people::segments::Definition { engaged_last: Some(3), ..Default::default() };
+    assert_eq!(terrain::people::segments::count(&t.app.db, &access, &engaged).await.unwrap(), 1);
+    assert!(terrain::people::segments::count(&t.app.db, &other_coord, &engaged).await.unwrap() == 0);
+    let zoe_person = terrain::people::get(&t.app.db, &access, terrain::access::Perm::ViewPeople, zoe).await.unwrap();
+    let timeline = terrain::people::timeline(&t.app.db, &zoe_person).await.unwrap();
+    let summaries: Vec<&str> = timeline.iter().map(|e| e.summary.as_str()).collect();
+    assert!(summaries.contains(&"Lettre « Lettre de novembre » reçue"), "{summaries:?}");
+    assert!(summaries.contains(&"Lettre « Lettre de novembre » : ouverte"), "{summaries:?}");
 
     // One-click unsubscribe: no session, no cookie, cross-site, idempotent; GET never unsubscribes.
     let unsubscribe = m.split("List-Unsubscribe: <").nth(1).unwrap().split('>').next().unwrap().to_string();
