@@ -36,6 +36,7 @@ pub fn routes() -> Router<App> {
         .route("/people/{id}", get(person))
         .route("/segments", get(segment_list))
         .route("/segments/{id}", get(segment))
+        .route("/bounces", post(report_bounce))
         .fallback(|| async { ApiError(Error::NotFound) })
 }
 
@@ -85,6 +86,22 @@ impl FromRequestParts<App> for ApiCaller {
 }
 
 type ApiResult = Result<Response, ApiError>;
+
+/// A bounce or complaint forwarded by the mail system (for installations that do not use the Maildir).
+async fn report_bounce(
+    State(app): State<App>,
+    caller: ApiCaller,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    if !caller.access.allows(Perm::SendNewsletters, crate::access::Scope::National) {
+        return Err(ApiError(Error::Forbidden));
+    }
+    if body.is_empty() || body.len() > 1_000_000 {
+        return Err(ApiError(Error::Invalid("send the raw message (at most 1 MB) as the request body".into())));
+    }
+    let applied = crate::newsletter::bounces::apply(&app.db, &app.config, &body).await?;
+    Ok(Json(json!({ "applied": format!("{applied:?}") })).into_response())
+}
 
 async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()

@@ -363,6 +363,17 @@ async fn consent_withdrawn_mid_campaign_stops_further_sends_and_bounces_block_ad
         terrain::newsletter::bounces::Applied::Ignored(_)
     ));
     assert_eq!(t.count("SELECT COUNT(*) FROM email_blocks").await, 1);
+    // The same report over the API: national roles only; a federation's token is refused, nothing changes.
+    let api = reqwest::Client::new();
+    let coord_token = terrain::users::create_api_token(&t.app.db, t.user_id(COORD_69).await, "t").await.unwrap().1;
+    let r = api.post(t.url("/api/v1/bounces")).bearer_auth(&coord_token).body(dsn.clone()).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(api.post(t.url("/api/v1/bounces")).body(dsn.clone()).send().await.unwrap().status(), 401);
+    let admin_token = terrain::users::create_api_token(&t.app.db, t.user_id(ADMIN).await, "t").await.unwrap().1;
+    let r = api.post(t.url("/api/v1/bounces")).bearer_auth(&admin_token).body(dsn.clone()).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("HardBounce"));
+    assert_eq!(t.count("SELECT COUNT(*) FROM email_blocks").await, 1, "idempotent");
     let c2 = campaigns::create(&t.app.db, &access, federation_list(&t, fed).await, "Suivante").await.unwrap();
     assert_eq!(campaigns::count_audience(&t.app.db, &access, &c2).await.unwrap(), 28, "bounced and withdrawn left out");
     t.stop().await;
