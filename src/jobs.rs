@@ -267,9 +267,16 @@ impl Runner {
         let mut shutdown = shutdown;
         let mut last_housekeeping = 0;
         let mut last_reap = 0;
+        let mut last_bounces = 0;
         loop {
             if *shutdown.borrow() {
                 break;
+            }
+            if !self.config.newsletter.bounce_maildir.is_empty() && now() - last_bounces >= 60 {
+                last_bounces = now();
+                if let Err(e) = self.execute(&Job::IngestBounces).await {
+                    tracing::warn!(error = %e.0, "reading the bounce mailbox failed");
+                }
             }
             if now() - last_reap >= 10 {
                 last_reap = now();

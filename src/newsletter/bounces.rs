@@ -145,7 +145,8 @@ async fn event(tx: &mut sqlx::AnyConnection, campaign: Option<i64>, person: i64,
     Ok(())
 }
 
-/// Reads the Maildir's `new/` messages, applies each and moves it to `cur/` (kept for a look by hand).
+/// Reads the Maildir's `new/` messages, applies each and leaves it in `cur/` (kept for a look by hand). A message
+/// is claimed by moving it first (an atomic rename: with several workers, only one gets each file).
 pub async fn ingest_maildir(runner: &Runner) -> anyhow::Result<()> {
     let dir = &runner.config.newsletter.bounce_maildir;
     if dir.is_empty() {
@@ -157,16 +158,18 @@ pub async fn ingest_maildir(runner: &Runner) -> anyhow::Result<()> {
     let Ok(entries) = std::fs::read_dir(&new) else { return Ok(()) };
     for entry in entries.flatten().take(10_000) {
         let path = entry.path();
-        let Ok(raw) = std::fs::read(&path) else { continue };
+        let claimed = cur.join(format!("{}:2,S", entry.file_name().to_string_lossy()));
+        if std::fs::rename(&path, &claimed).is_err() {
+            continue; // another worker took it
+        }
+        let Ok(raw) = std::fs::read(&claimed) else { continue };
         match apply(&runner.db, &runner.config, &raw).await {
-            Ok(applied) => tracing::info!(file = %path.display(), ?applied, "bounce mailbox message"),
+            Ok(applied) => tracing::info!(file = %claimed.display(), ?applied, "bounce mailbox message"),
             Err(e) => {
                 tracing::warn!(file = %path.display(), error = %e, "bounce not applied; will retry");
-                continue;
+                let _ = std::fs::rename(&claimed, &path);
             }
         }
-        let name = entry.file_name();
-        let _ = std::fs::rename(&path, cur.join(format!("{}:2,S", name.to_string_lossy())));
     }
     Ok(())
 }

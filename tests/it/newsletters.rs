@@ -302,11 +302,15 @@ async fn a_campaign_reaches_each_consenting_person_once_signed_tracked_and_unsub
 async fn consent_withdrawn_mid_campaign_stops_further_sends_and_bounces_block_addresses() {
     let sink = RawSink::start();
     let spool = tempfile::tempdir().unwrap();
-    let (port, spool_path) = (sink.port, spool.path().display().to_string());
+    let maildir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(maildir.path().join("new")).unwrap();
+    let (port, spool_path, maildir_path) =
+        (sink.port, spool.path().display().to_string(), maildir.path().display().to_string());
     let t = TestApp::spawn_with(move |c| {
         c.smtp.host = "127.0.0.1".into();
         c.smtp.port = port;
         c.newsletter.spool_dir = spool_path;
+        c.newsletter.bounce_maildir = maildir_path;
         // Slow enough to withdraw a consent while the campaign is sending.
         c.newsletter.rate = 10;
         c.mail_from = "Lettre <lettre@parti.example.org>".into();
@@ -374,8 +378,15 @@ async fn consent_withdrawn_mid_campaign_stops_further_sends_and_bounces_block_ad
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.text().await.unwrap().contains("HardBounce"));
     assert_eq!(t.count("SELECT COUNT(*) FROM email_blocks").await, 1, "idempotent");
+    // From the bounce Maildir: p01's hard bounce, read by the worker's periodic job, then kept in cur/.
+    let m1 = sink.messages().into_iter().find(|m| m.contains("X-Envelope-To: p01@")).unwrap();
+    let verp1 = m1.lines().next().unwrap().trim_start_matches("X-Envelope-From: ").to_string();
+    std::fs::write(maildir.path().join("new/1.eml"), dsn.replace(&verp, &verp1).replace("p00@", "p01@")).unwrap();
+    terrain::newsletter::bounces::ingest_maildir(&t.app.runner()).await.unwrap();
+    assert_eq!(t.count("SELECT COUNT(*) FROM email_blocks").await, 2);
+    assert_eq!(std::fs::read_dir(maildir.path().join("cur")).unwrap().count(), 1);
     let c2 = campaigns::create(&t.app.db, &access, federation_list(&t, fed).await, "Suivante").await.unwrap();
-    assert_eq!(campaigns::count_audience(&t.app.db, &access, &c2).await.unwrap(), 28, "bounced and withdrawn left out");
+    assert_eq!(campaigns::count_audience(&t.app.db, &access, &c2).await.unwrap(), 27, "bounced and withdrawn left out");
     t.stop().await;
 }
 
