@@ -1,6 +1,7 @@
 //! Newsletters: lists, campaigns composed from blocks, a sender that never sends twice, tracking, unsubscribes,
 //! bounces and analytics.
 
+pub mod analytics;
 pub mod bounce;
 pub mod bounces;
 pub mod campaigns;

@@ -27,7 +27,7 @@ pub fn loggable_path(path: &str) -> &str {
 }
 
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; \
-     connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+     connect-src 'self'; frame-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// Newsletter previews are shown in a frame of the composer: a sandboxed document whose inline styles (the
 /// e-mail's own) are allowed, and nothing else.

@@ -6,6 +6,7 @@ mod accounts;
 mod api;
 mod helpers;
 mod newsletters;
+mod newsletters_ui;
 mod org;
 mod people;
 mod platform;
