@@ -233,6 +233,8 @@ struct Context {
     unsubscribe_mailto_domain: String,
     dkim: Option<DkimSigner>,
     smtp: smtp::SmtpConfig,
+    /// Demo without an SMTP server: messages go to the outbox page instead (not crash-proof; demo only).
+    outbox_only: Option<Db>,
     journal: Journal,
     identity: Identity,
 }
@@ -324,13 +326,21 @@ impl Context {
             return_prefix: n.bounce_prefix.clone(),
             dkim,
             smtp: smtp_config(config),
+            outbox_only: config.smtp.host.is_empty().then(|| db.clone()),
             journal,
             identity: Identity { host: jobs::host_name(), pid: std::process::id(), journal_name },
         })
     }
 
-    /// The complete message for one recipient, and its return path.
-    fn message(&self, r: &Recipient, email: &str, html: &mut String, text: &mut String, out: &mut Vec<u8>) -> String {
+    /// The complete message for one recipient; returns its return path and subject.
+    fn message(
+        &self,
+        r: &Recipient,
+        email: &str,
+        html: &mut String,
+        text: &mut String,
+        out: &mut Vec<u8>,
+    ) -> (String, String) {
         let c = self.campaign.id;
         let person = r.person_id;
         let tracked_person = if r.track == 1 { person } else { 0 };
@@ -383,7 +393,7 @@ impl Context {
         if let Some(dkim) = &self.dkim {
             dkim.sign_prepend(out);
         }
-        bounce::verp_address(&self.key, &self.return_prefix, &self.return_domain, c, person)
+        (bounce::verp_address(&self.key, &self.return_prefix, &self.return_domain, c, person), subject)
     }
 }
 
@@ -612,8 +622,11 @@ async fn send_batch(
                 let Some(r) = next else { break };
                 limiter.wait().await;
                 let email = r.email.clone().unwrap_or_default();
-                let return_path = ctx.message(&r, &email, &mut html, &mut text, &mut out);
-                let outcome = send_one(&ctx, &mut conn, &r, &return_path, &email, &out).await;
+                let (return_path, subject) = ctx.message(&r, &email, &mut html, &mut text, &mut out);
+                let outcome = match &ctx.outbox_only {
+                    Some(db) => to_outbox(db, &email, &subject, &text, &html).await,
+                    None => send_one(&ctx, &mut conn, &r, &return_path, &email, &out).await,
+                };
                 match &outcome {
                     Outcome::Sent => errors.store(0, Ordering::Relaxed),
                     Outcome::Retry(_) | Outcome::Failed(_) | Outcome::Uncertain(_) => {
@@ -677,6 +690,22 @@ async fn send_one(
             }
             if e.is_permanent() { Outcome::Failed(e.to_string()) } else { retry_or_fail(r, e.to_string()) }
         }
+    }
+}
+
+/// The demo outbox keeps the text part and, below it, the HTML (so that its links and pixel can be tried).
+async fn to_outbox(db: &Db, to: &str, subject: &str, text: &str, html: &str) -> Outcome {
+    let body = format!("{text}\n\n--- Version HTML ---\n{html}");
+    match sqlx::query("INSERT INTO outbox (to_addr, subject, body_text, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(to)
+        .bind(subject)
+        .bind(body)
+        .bind(now())
+        .execute(&db.pool)
+        .await
+    {
+        Ok(_) => Outcome::Sent,
+        Err(e) => Outcome::Retry(e.to_string()),
     }
 }
 

@@ -1,5 +1,6 @@
-// Browser tests of the address book on a phone: CSV import with preview and background job, segment builder
-// and saved segment, person page (timeline, consent recorded with the keyboard). Run with
+// Browser tests of the address book and newsletters on a phone: CSV import with preview and background job, segment
+// builder and saved segment, person page (timeline, consent recorded with the keyboard), then a newsletter composed,
+// previewed at phone width, tested, sent to that segment and its analytics read. Run with
 // `node --test tests/browser/` (scripts/test does it) with TERRAIN_BIN pointing at the built binary (default:
 // target/debug/terrain).
 //
@@ -367,6 +368,71 @@ describe('address book on a phone, as a federation coordinator', () => {
         `consent event in the timeline ${JSON.stringify(after)}`,
       );
       await assertNoHorizontalScroll(p);
+    });
+  });
+
+  test('composes a newsletter from a template, previews it on a phone, tests it, sends it to the segment and reads its analytics', async (t) => {
+    await step(t, async (p) => {
+      assert.ok(segmentPath, 'the segment step ran');
+      const nav = p.getByRole('navigation', { name: 'Navigation principale' });
+      await follow(p, nav.getByRole('link', { name: 'Lettres', exact: true }), (u) => u.pathname === '/lettres');
+      await assertNoHorizontalScroll(p);
+      await p.getByLabel(/^Nom de la lettre/).fill('Lettre de rentrée');
+      await follow(p, p.getByRole('button', { name: 'Commencer la lettre' }), (u) => /^\/lettres\/\d+$/.test(u.pathname));
+      const letterPath = pathOf(p);
+
+      // A template of HQ, the saved segment, a subject with a personalisation placeholder.
+      await p.getByLabel('Modèle graphique', { exact: true }).selectOption({ index: 1 });
+      await p.getByLabel('Destinataires', { exact: true }).selectOption({ label: SEGMENT_NAME });
+      await p.getByLabel('Objet', { exact: true }).fill('Rentrée : {{ prénom | "ami·e" }}, on compte sur vous');
+      await follow(p, p.getByRole('button', { name: 'Enregistrer la lettre' }).last(), (u) => u.pathname === letterPath);
+      assert.equal(await p.getByRole('alert').count(), 0, 'saved without error');
+      assert.equal(await p.getByLabel('Objet', { exact: true }).inputValue(), 'Rentrée : {{ prénom | "ami·e" }}, on compte sur vous');
+      await assertNoHorizontalScroll(p);
+
+      // The phone preview: a 360 px frame showing the rendered e-mail, with the locked footer.
+      const phone = p.getByTitle('Aperçu téléphone');
+      await phone.scrollIntoViewIfNeeded();
+      const box = await phone.boundingBox();
+      assert.ok(box && box.width <= 360 && box.width >= 300, `phone preview width ${box?.width}`);
+      const frame = p.frameLocator('iframe[title="Aperçu téléphone"]');
+      await frame.getByText('Se désinscrire').waitFor();
+      await screenshot(p, 'newsletter-composer.png');
+
+      // A test to oneself, then the real send to the segment (one person: Zoé, who consented).
+      await follow(p, p.getByRole('button', { name: "M'envoyer un test" }), (u) => u.pathname === letterPath);
+      await p.getByText('Test envoyé à votre adresse.').waitFor();
+      const send = p.getByRole('button', { name: /^Envoyer maintenant à 1 personne$/ });
+      await follow(p, send, (u) => u.pathname === `${letterPath}/statistiques`);
+      await p.locator('#etat').getByText('Envoyée').waitFor({ timeout: 60_000 });
+      assert.equal((await p.locator('#chiffre-opens').innerText()).trim(), '0');
+      await assertNoHorizontalScroll(p);
+
+      // The demo outbox keeps the message with its HTML: open its pixel and click its button, as a reader would.
+      await p.goto('/boite-d-envoi');
+      const message = p.locator('pre').filter({ hasText: 'on compte sur vous' }).first();
+      const body = await message.innerText();
+      assert.ok(body.includes('Zoé'), 'personalised for Zoé');
+      const pixel = body.match(/https?:\/\/[^"\s]+\/o\/[A-Za-z0-9_-]+/);
+      const link = body.match(/https?:\/\/[^"\s]+\/l\/[A-Za-z0-9_-]+/);
+      assert.ok(pixel && link, 'tracked pixel and link in the message');
+      assert.equal((await p.request.get(pixel[0])).status(), 200);
+      const click = await p.request.get(link[0], { maxRedirects: 0 });
+      assert.equal(click.status(), 303);
+
+      // The analytics page shows them (events are written within a second).
+      let opens = '0';
+      let clicks = '0';
+      for (let i = 0; i < 20 && (opens === '0' || clicks === '0'); i++) {
+        await sleep(500);
+        await p.goto(`${letterPath}/statistiques`);
+        opens = (await p.locator('#chiffre-opens').innerText()).trim();
+        clicks = (await p.locator('#chiffre-clicks').innerText()).trim();
+      }
+      assert.equal(opens, '1', 'one open counted');
+      assert.equal(clicks, '1', 'one click counted');
+      await assertNoHorizontalScroll(p);
+      await screenshot(p, 'newsletter-statistics.png');
     });
   });
 });
