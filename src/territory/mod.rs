@@ -1,3 +1,4 @@
 //! Territory: election results by polling station, socio-economic indicators, classification of zones.
 
+pub mod map;
 pub mod results;
