@@ -1,6 +1,6 @@
 """A real SMTP server (aiosmtpd) that stores each message byte for byte, as the client sent it, in a Maildir
 (`DIR/new`), with the envelope prepended as X-Envelope-From / X-Envelope-To headers (outside any DKIM signature).
-Optional: a recipient starting with "refuse" gets a 550. Usage: raw_smtp_sink.py PORT DIR"""
+A recipient starting with "refuse" gets a 550, one starting with "later" a 451 (try again). Usage: raw_smtp_sink.py PORT DIR"""
 import itertools
 import os
 import sys
@@ -18,6 +18,8 @@ class Handler:
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address.lower().startswith("refuse"):
             return "550 5.1.1 no such user"
+        if address.lower().startswith("later"):
+            return "451 4.3.0 try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 

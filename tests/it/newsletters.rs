@@ -496,3 +496,70 @@ async fn a_sender_killed_at_random_points_delivers_exactly_one_copy_to_each_reci
     println!("{kills} kills, {N} recipients, one copy each");
     t.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn temporary_failures_are_retried_and_repeated_errors_pause_the_campaign() {
+    let sink = RawSink::start();
+    let spool = tempfile::tempdir().unwrap();
+    let (port, spool_path) = (sink.port, spool.path().display().to_string());
+    let t = TestApp::spawn_with(move |c| {
+        c.smtp.host = "127.0.0.1".into();
+        c.smtp.port = port;
+        c.newsletter.spool_dir = spool_path;
+        c.newsletter.concurrency = 1;
+        c.newsletter.pause_after_errors = 4;
+        c.workers = 0;
+    })
+    .await;
+    let fed = t.federation_id("69").await;
+    let access = terrain::users::access_for(&t.app.db, t.user_id(COORD_69).await).await.unwrap();
+    let later = person(&t, fed, "later@example.org", "L", &["newsletter_federation"]).await;
+    person(&t, fed, "ok@example.org", "O", &["newsletter_federation"]).await;
+    let c = campaigns::create(&t.app.db, &access, federation_list(&t, fed).await, "Essai").await.unwrap();
+    let sender = terrain::newsletter::sender_identity(&t.app.db, &t.app.config, &c).await.unwrap();
+    campaigns::launch(&t.app.db, &access, &c, &sender, 1, None).await.unwrap();
+    t.drain_jobs().await;
+    // The 451 leaves the person pending with a later attempt; the other one is sent.
+    let (state, attempts, detail): (String, i64, String) = sqlx::query_as(
+        "SELECT state, attempts, detail FROM campaign_recipients WHERE campaign_id = $1 AND person_id = $2",
+    )
+    .bind(c.id)
+    .bind(later)
+    .fetch_one(&t.app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!((state.as_str(), attempts), ("pending", 1), "{detail}");
+    assert!(detail.contains("451"), "{detail}");
+    assert_eq!(sink.recipients(), ["ok@example.org"]);
+    let still: String = sqlx::query_scalar("SELECT state FROM campaigns WHERE id = $1")
+        .bind(c.id)
+        .fetch_one(&t.app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(still, "sending", "waits for the retry");
+
+    // Every address refused: after 4 errors in a row the campaign pauses itself and says why.
+    for i in 0..6 {
+        person(&t, fed, &format!("refuse{i}@example.org"), "R", &["alerts"]).await;
+    }
+    let alerts: i64 =
+        sqlx::query_scalar("SELECT id FROM mailing_lists WHERE federation_id IS NULL AND purpose = 'alerts'")
+            .fetch_one(&t.app.db.pool)
+            .await
+            .unwrap();
+    let admin = terrain::users::access_for(&t.app.db, t.user_id(ADMIN).await).await.unwrap();
+    let c2 = campaigns::create(&t.app.db, &admin, alerts, "Alerte").await.unwrap();
+    let sender = terrain::newsletter::sender_identity(&t.app.db, &t.app.config, &c2).await.unwrap();
+    assert_eq!(campaigns::launch(&t.app.db, &admin, &c2, &sender, 1, None).await.unwrap(), 6);
+    t.drain_jobs().await;
+    let (state, reason): (String, String) = sqlx::query_as("SELECT state, pause_reason FROM campaigns WHERE id = $1")
+        .bind(c2.id)
+        .fetch_one(&t.app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(state, "paused");
+    assert!(reason.contains("erreurs") && reason.contains("550"), "{reason}");
+    let failed = campaigns::progress(&t.app.db, c2.id).await.unwrap().failed;
+    assert!(failed >= 4, "{failed} failed before the pause");
+    t.stop().await;
+}
