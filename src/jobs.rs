@@ -32,6 +32,12 @@ pub enum Job {
     },
     /// Reads bounces and complaints from the configured Maildir.
     IngestBounces,
+    /// One copy of a campaign to a staff member's address, as recipients will get it.
+    SendCampaignTest {
+        campaign_id: i64,
+        to: String,
+        first_name: String,
+    },
 }
 
 impl Job {
@@ -42,6 +48,7 @@ impl Job {
             Job::ImportPeople { .. } => "import_people",
             Job::SendCampaign { .. } => "send_campaign",
             Job::IngestBounces => "ingest_bounces",
+            Job::SendCampaignTest { .. } => "send_campaign_test",
         }
     }
 }
@@ -209,6 +216,11 @@ impl Runner {
             }
             Job::SendCampaign { campaign_id, shard } => {
                 crate::newsletter::sender::run(self, *campaign_id, *shard).await.map_err(|e| (format!("{e:#}"), false))
+            }
+            Job::SendCampaignTest { campaign_id, to, first_name } => {
+                crate::newsletter::sender::send_test(self, *campaign_id, to, first_name)
+                    .await
+                    .map_err(|e| (format!("{e:#}"), false))
             }
             Job::IngestBounces => {
                 crate::newsletter::bounces::ingest_maildir(self).await.map_err(|e| (format!("{e:#}"), false))

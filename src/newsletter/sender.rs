@@ -340,6 +340,7 @@ impl Context {
         html: &mut String,
         text: &mut String,
         out: &mut Vec<u8>,
+        test: bool,
     ) -> (String, String) {
         let c = self.campaign.id;
         let person = r.person_id;
@@ -355,7 +356,7 @@ impl Context {
             out.push_str("/l/");
             out.push_str(&tracking::encode(&key, tracking::CLICK, c, tracked_person, i as i64));
         };
-        let tracking_on = self.campaign.tracking == 1;
+        let tracking_on = self.campaign.tracking == 1 && !test;
         let vars = render::Recipient {
             first_name: &r.first_name,
             last_name: &r.last_name,
@@ -368,7 +369,10 @@ impl Context {
         text.clear();
         self.compiled.render_html(&vars, html);
         self.compiled.render_text(&vars, text);
-        let subject = self.compiled.subject(&vars);
+        let mut subject = self.compiled.subject(&vars);
+        if test {
+            subject.insert_str(0, "[Test] ");
+        }
         let message_id = format!("c{c}.p{person}@{}", self.return_domain);
         let mailto = format!(
             "mailto:{}-desinscription+{unsubscribe_token}@{}",
@@ -487,6 +491,40 @@ pub async fn run(runner: &Runner, campaign_id: i64, shard: u32) -> anyhow::Resul
     if result.is_ok() {
         let _ = std::fs::remove_file(&ctx.journal.path);
     }
+    result
+}
+
+/// Sends one copy of a campaign, exactly as recipients will get it (HTML and text, DKIM), to a staff member's
+/// address: tracking off, the greeting with their first name. Through the job queue, like every e-mail.
+pub async fn send_test(runner: &Runner, campaign_id: i64, to: &str, first_name: &str) -> anyhow::Result<()> {
+    let campaign = campaigns::load(&runner.db, campaign_id).await?;
+    let ctx = Context::prepare(runner, campaign, u32::MAX).await?;
+    let r = Recipient {
+        person_id: 0,
+        track: 0,
+        attempts: 0,
+        email: Some(to.to_string()),
+        first_name: first_name.to_string(),
+        last_name: String::new(),
+        commune: String::new(),
+        consent: Some(1),
+        blocked: None,
+    };
+    let (mut html, mut text, mut out) = (String::new(), String::new(), Vec::new());
+    let (return_path, subject) = ctx.message(&r, to, &mut html, &mut text, &mut out, true);
+    let result = match &ctx.outbox_only {
+        Some(db) => match to_outbox(db, to, &subject, &text, &html).await {
+            Outcome::Sent => Ok(()),
+            _ => Err(anyhow::anyhow!("outbox write failed")),
+        },
+        None => {
+            let mut conn = Connection::connect(&ctx.smtp).await?;
+            let sent = conn.send(&return_path, to, &out, || {}).await;
+            conn.quit().await;
+            sent.map(|_| ()).map_err(anyhow::Error::from)
+        }
+    };
+    let _ = std::fs::remove_file(&ctx.journal.path);
     result
 }
 
@@ -622,7 +660,7 @@ async fn send_batch(
                 let Some(r) = next else { break };
                 limiter.wait().await;
                 let email = r.email.clone().unwrap_or_default();
-                let (return_path, subject) = ctx.message(&r, &email, &mut html, &mut text, &mut out);
+                let (return_path, subject) = ctx.message(&r, &email, &mut html, &mut text, &mut out, false);
                 let outcome = match &ctx.outbox_only {
                     Some(db) => to_outbox(db, &email, &subject, &text, &html).await,
                     None => send_one(&ctx, &mut conn, &r, &return_path, &email, &out).await,

@@ -19,7 +19,6 @@ use crate::app::App;
 use crate::audit;
 use crate::error::Error;
 use crate::jobs::{self, Job};
-use crate::mail::OutgoingEmail;
 use crate::newsletter::analytics::{self, Figures};
 use crate::newsletter::campaigns::{self, Campaign, Draft};
 use crate::newsletter::render::{self, Block, CardKind, Document, HintLevel, SocialLink};
@@ -655,21 +654,10 @@ async fn preview_text(State(app): State<App>, viewer: Viewer, Path(id): Path<i64
 
 async fn test_send(State(app): State<App>, viewer: Viewer, Path(id): Path<i64>) -> WebResult<Response> {
     let c = campaign(&app, &viewer, id).await?;
-    let compiled = compiled(&app, &c).await?;
-    // The sample recipient is not `Send`: render before the next await.
-    let (subject, text) = {
-        let r = sample();
-        let mut text = String::new();
-        compiled.render_text(&r, &mut text);
-        (compiled.subject(&r), text)
-    };
-    // The transactional mailer sends plain text only: this test copy is the text part, and the HTML copy is the
-    // preview shown in the composer. A real HTML test send through the campaign sender is future work.
-    jobs::enqueue(
-        &app.db,
-        &Job::SendEmail(OutgoingEmail { to: viewer.email.clone(), subject: format!("[Test] {subject}"), text }),
-    )
-    .await?;
+    // Checks the document renders before queueing (the sender renders it again, exactly as for recipients).
+    compiled(&app, &c).await?;
+    let first_name = viewer.display_name.split_whitespace().next().unwrap_or("").to_string();
+    jobs::enqueue(&app.db, &Job::SendCampaignTest { campaign_id: c.id, to: viewer.email.clone(), first_name }).await?;
     audit::record(
         &app.db,
         &viewer.meta,

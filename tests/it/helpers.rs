@@ -151,8 +151,13 @@ pub fn rand_suffix() -> String {
 
 /// The test configuration: outbox on (mail readable in the database), one worker.
 pub fn config_for(url: &str) -> Config {
-    let env =
-        vec![("TERRAIN_OUTBOX".to_string(), "true".to_string()), ("TERRAIN_WORKERS".to_string(), "1".to_string())];
+    // Sender journals of tests go to the system's temporary directory, not into the repository.
+    let spool = std::env::temp_dir().join("terrain-test-spool").display().to_string();
+    let env = vec![
+        ("TERRAIN_OUTBOX".to_string(), "true".to_string()),
+        ("TERRAIN_WORKERS".to_string(), "1".to_string()),
+        ("TERRAIN_NEWSLETTER_SPOOL_DIR".to_string(), spool),
+    ];
     Config::load_from(None, &env, &Overrides { listen: Some("127.0.0.1:0".into()), database_url: Some(url.into()) })
         .unwrap()
 }

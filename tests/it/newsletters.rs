@@ -295,6 +295,17 @@ async fn a_campaign_reaches_each_consenting_person_once_signed_tracked_and_unsub
     .await
     .unwrap();
     assert_eq!(granted, 0);
+
+    // A test copy to staff goes through the same pipeline: HTML and text parts, DKIM, "[Test]" in the subject.
+    let job =
+        terrain::jobs::Job::SendCampaignTest { campaign_id: c.id, to: COORD_69.into(), first_name: "Camille".into() };
+    terrain::jobs::enqueue(&t.app.db, &job).await.unwrap();
+    t.drain_jobs().await;
+    let test_copy = sink.messages().into_iter().find(|m| m.contains(&format!("X-Envelope-To: {COORD_69}"))).unwrap();
+    let subject = test_copy.lines().find(|l| l.starts_with("Subject:")).unwrap().to_string();
+    assert!(subject.contains("Test"), "{subject}");
+    assert!(test_copy.contains("text/html") && test_copy.contains("DKIM-Signature"));
+    assert!(test_copy.contains("Camille"));
     t.stop().await;
 }
 
