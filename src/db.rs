@@ -49,6 +49,8 @@ pub const SQLITE_MIGRATIONS: &[Migration] = &[
     Migration { version: 2, name: "people", sql: include_str!("../migrations/sqlite/0002_people.sql") },
     Migration { version: 3, name: "search_keys", sql: include_str!("../migrations/sqlite/0003_search_keys.sql") },
     Migration { version: 4, name: "newsletters", sql: include_str!("../migrations/sqlite/0004_newsletters.sql") },
+    Migration { version: 5, name: "territory", sql: include_str!("../migrations/sqlite/0005_territory.sql") },
+    Migration { version: 6, name: "causes", sql: include_str!("../migrations/sqlite/0006_causes.sql") },
 ];
 
 pub const POSTGRES_MIGRATIONS: &[Migration] = &[
@@ -56,6 +58,8 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
     Migration { version: 2, name: "people", sql: include_str!("../migrations/postgres/0002_people.sql") },
     Migration { version: 3, name: "search_keys", sql: include_str!("../migrations/postgres/0003_search_keys.sql") },
     Migration { version: 4, name: "newsletters", sql: include_str!("../migrations/postgres/0004_newsletters.sql") },
+    Migration { version: 5, name: "territory", sql: include_str!("../migrations/postgres/0005_territory.sql") },
+    Migration { version: 6, name: "causes", sql: include_str!("../migrations/postgres/0006_causes.sql") },
 ];
 
 impl Db {

@@ -340,7 +340,8 @@ fn header_field(folded: &str) -> Option<(Field, Rank)> {
         "codeinsee" | "insee" | "codecommune" | "communecode" | "inseecode" => (CommuneCode, Primary),
         "categorie" | "category" | "statut" | "status" => (Category, Primary),
         "tags" | "tag" | "taglist" | "etiquettes" | "etiquette" | "motscles" => (Tags, Primary),
-        "competences" | "competence" | "skills" | "savoirfaire" => (Skills, Primary),
+        "competences" | "competence" | "skills" | "savoirfaire" | "causes" | "cause" | "centresdinteret"
+        | "interets" | "themes" => (Skills, Primary),
         "notes" | "note" | "commentaire" | "commentaires" | "remarques" | "remarque" | "observations" | "comments"
         | "comment" => (Notes, Primary),
         "nationbuilderid" | "externalid" | "identifiantexterne" | "identifiant" | "id" => (ExternalId, Primary),
@@ -362,10 +363,10 @@ pub fn guess_mapping(headers: &[String]) -> Vec<Field> {
     for pass in [Rank::Primary, Rank::Fallback] {
         for (column, guess) in guesses.iter().enumerate() {
             // A mobile column always goes with the phone: each row keeps the first number it has (NationBuilder
-            // exports often fill only `mobile_number`).
+            // exports often fill only `mobile_number`). Several tag or skill/cause columns are merged.
             if let Some((field, rank)) = *guess
                 && rank == pass
-                && (!taken[field as usize] || field == Field::Phone)
+                && (!taken[field as usize] || matches!(field, Field::Phone | Field::Tags | Field::Skills))
             {
                 taken[field as usize] = true;
                 mapping[column] = field;

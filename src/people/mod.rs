@@ -291,9 +291,29 @@ pub async fn skills(db: &Db, person: &Person) -> Result<Vec<String>> {
     .await?)
 }
 
-/// The curated list of skills and professional domains.
+/// The curated list of skills, professional domains and causes of interest (all of them).
 pub async fn skill_list(db: &Db) -> Result<Vec<(i64, String)>> {
     Ok(sqlx::query_as("SELECT id, name FROM skills ORDER BY name").fetch_all(&db.pool).await?)
+}
+
+/// The curated names of one kind: `skill` (skills and professional domains) or `cause` (causes of interest).
+pub async fn curated(db: &Db, kind: &str) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar("SELECT name FROM skills WHERE kind = $1 ORDER BY name")
+        .bind(kind)
+        .fetch_all(&db.pool)
+        .await?)
+}
+
+/// A person's curated items of one kind.
+pub async fn person_curated(db: &Db, person: &Person, kind: &str) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT s.name FROM person_skills ps JOIN skills s ON s.id = ps.skill_id WHERE ps.person_id = $1 \
+         AND s.kind = $2 ORDER BY s.name",
+    )
+    .bind(person.id)
+    .bind(kind)
+    .fetch_all(&db.pool)
+    .await?)
 }
 
 #[derive(Clone, Debug, Serialize, sqlx::FromRow)]
@@ -506,7 +526,7 @@ pub async fn skill_ids(db: &Db, names: &[String]) -> Result<Vec<i64>> {
         Ok(ids)
     } else {
         Err(Error::Invalid(format!(
-            "compétence inconnue : {} (la liste est tenue par le national)",
+            "compétence ou cause inconnue : {} (la liste est tenue par le national)",
             unknown.join(", ")
         )))
     }
@@ -1110,7 +1130,10 @@ pub async fn bulk_tag(db: &Db, access: &Access, ids: &[i64], tag: &str) -> Resul
 }
 
 /// HQ curates the list of skills and professional domains (national administrators).
-pub async fn add_skill(db: &Db, access: &Access, name: &str) -> Result<()> {
+pub async fn add_skill(db: &Db, access: &Access, name: &str, kind: &str) -> Result<()> {
+    if !["skill", "cause"].contains(&kind) {
+        return Err(Error::Invalid("Type inconnu : compétence ou cause.".into()));
+    }
     if !access.allows(Perm::ManagePeople, Scope::National) {
         return Err(Error::Forbidden);
     }
@@ -1121,9 +1144,14 @@ pub async fn add_skill(db: &Db, access: &Access, name: &str) -> Result<()> {
     if skill_list(db).await?.iter().any(|(_, s)| s.to_lowercase() == name.to_lowercase()) {
         return Err(Error::Conflict("Cette compétence existe déjà.".into()));
     }
-    sqlx::query("INSERT INTO skills (name) VALUES ($1)").bind(&name).execute(&db.pool).await.map_err(|e| {
-        if is_unique_violation(&e) { Error::Conflict("Cette compétence existe déjà.".into()) } else { e.into() }
-    })?;
+    sqlx::query("INSERT INTO skills (name, kind) VALUES ($1, $2)")
+        .bind(&name)
+        .bind(kind)
+        .execute(&db.pool)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) { Error::Conflict("Cette compétence existe déjà.".into()) } else { e.into() }
+        })?;
     Ok(())
 }
 

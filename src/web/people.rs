@@ -146,6 +146,7 @@ struct ShowPage {
     federation: Federation,
     tags: Vec<String>,
     skills: Vec<String>,
+    causes: Vec<String>,
     consents: Vec<ConsentLine>,
     events: Vec<EventLine>,
     can_manage: bool,
@@ -199,7 +200,8 @@ async fn show(
     render(ShowPage {
         layout,
         tags: people::tags(&app.db, &person).await?,
-        skills: people::skills(&app.db, &person).await?,
+        skills: people::person_curated(&app.db, &person, "skill").await?,
+        causes: people::person_curated(&app.db, &person, "cause").await?,
         consents,
         events,
         can_manage: a.allows(Perm::ManagePeople, person.scope()),
@@ -824,6 +826,7 @@ async fn bulk_tag(
 struct SkillsPage {
     layout: Layout,
     skills: Vec<String>,
+    causes: Vec<String>,
     can_edit: bool,
     error: Option<String>,
 }
@@ -834,8 +837,9 @@ async fn skills_render(app: &App, viewer: &Viewer, error: Option<String>) -> Web
     render_status(
         status,
         SkillsPage {
-            layout: Layout::new(app, viewer, "Compétences", "/personnes"),
-            skills: skill_names(app).await?,
+            layout: Layout::new(app, viewer, "Compétences et causes", "/personnes"),
+            skills: people::curated(&app.db, "skill").await?,
+            causes: people::curated(&app.db, "cause").await?,
             can_edit: viewer.access.allows(Perm::ManagePeople, crate::access::Scope::National),
             error,
         },
@@ -850,15 +854,18 @@ async fn skills_page(State(app): State<App>, viewer: Viewer) -> WebResult<Respon
 struct SkillForm {
     #[serde(default)]
     name: String,
+    #[serde(default)]
+    kind: String,
 }
 
 async fn add_skill(State(app): State<App>, viewer: Viewer, Form(form): Form<SkillForm>) -> WebResult<Response> {
-    match people::add_skill(&app.db, &viewer.access, &form.name).await {
+    let kind = if form.kind.is_empty() { "skill" } else { form.kind.as_str() };
+    match people::add_skill(&app.db, &viewer.access, &form.name, kind).await {
         Ok(()) => {
             audit::record(
                 &app.db,
                 &viewer.meta,
-                viewer.audit("skill_added").details(serde_json::json!({ "name": form.name.trim() })),
+                viewer.audit("skill_added").details(serde_json::json!({ "name": form.name.trim(), "kind": kind })),
             )
             .await?;
             Ok(Redirect::to("/competences").into_response())

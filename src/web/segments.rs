@@ -309,7 +309,7 @@ async fn describe(app: &App, viewer: &Viewer, d: &Definition) -> WebResult<Vec<S
     if !d.skills.is_empty() {
         let all = people::skill_list(&app.db).await?;
         let names: Vec<String> = all.into_iter().filter(|(id, _)| d.skills.contains(id)).map(|(_, n)| n).collect();
-        out.push(format!("Compétence : {}", names.join(" ou ")));
+        out.push(format!("Compétence ou cause : {}", names.join(" ou ")));
     }
     if !d.sections.is_empty() {
         let all = org::sections_in_scope(&app.db, &viewer.access, Perm::ViewPeople).await?;

@@ -1117,3 +1117,37 @@ async fn search_matches_name_prefixes_without_accents_last_names_first() {
     assert!(search("d%nd").await.contains("0 personne(s)"));
     assert!(search("d_rand").await.contains("0 personne(s)"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hq_curates_causes_of_interest_that_people_carry_and_segments_select() {
+    let t = TestApp::spawn().await;
+    let admin = t.login(ADMIN).await;
+    let r = admin
+        .post(t.url("/competences"))
+        .form(&[("name", "Bureaux de poste"), ("kind", "cause")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let page = admin.get(t.url("/competences")).send().await.unwrap().text().await.unwrap();
+    let causes = &page[page.find("Causes qui intéressent").unwrap()..];
+    assert!(causes.contains("Bureaux de poste") && causes.contains("Services publics"));
+    let refused = admin.post(t.url("/competences")).form(&[("name", "X"), ("kind", "autre")]).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    // An import column "Causes" fills them; the person page shows them apart from skills; a segment selects them.
+    let c = t.login(COORD_69).await;
+    let fed = t.federation_id("69").await;
+    let file = "Prénom,Nom,E-mail,Compétences,Causes\nAnne,Postière,anne@example.org,La Poste,Bureaux de poste\n\
+                Paul,Autre,paul@example.org,,Climat et écologie\n";
+    let (_, page) = import_file(&t, &c, fed, "causes.csv", file.as_bytes().to_vec()).await;
+    assert_eq!(count_in(&page, "ajoutée(s)"), 2, "{page}");
+    let anne: i64 = t.count("SELECT id FROM people WHERE email = 'anne@example.org'").await;
+    let show = c.get(t.url(&format!("/personnes/{anne}"))).send().await.unwrap().text().await.unwrap();
+    let causes_row = &show[show.find("<dt>Causes</dt>").unwrap()..];
+    assert!(causes_row[..200].contains("Bureaux de poste"), "{causes_row}");
+    let cause: i64 = t.count("SELECT id FROM skills WHERE name = 'Bureaux de poste'").await;
+    let (status, count) = segment_count(&c, &t, &format!("competence={cause}")).await;
+    assert_eq!((status, count.as_str()), (StatusCode::OK, "1"));
+    t.stop().await;
+}
