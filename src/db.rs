@@ -51,6 +51,7 @@ pub const SQLITE_MIGRATIONS: &[Migration] = &[
     Migration { version: 4, name: "newsletters", sql: include_str!("../migrations/sqlite/0004_newsletters.sql") },
     Migration { version: 5, name: "territory", sql: include_str!("../migrations/sqlite/0005_territory.sql") },
     Migration { version: 6, name: "causes", sql: include_str!("../migrations/sqlite/0006_causes.sql") },
+    Migration { version: 7, name: "media", sql: include_str!("../migrations/sqlite/0007_media.sql") },
 ];
 
 pub const POSTGRES_MIGRATIONS: &[Migration] = &[
@@ -60,6 +61,7 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
     Migration { version: 4, name: "newsletters", sql: include_str!("../migrations/postgres/0004_newsletters.sql") },
     Migration { version: 5, name: "territory", sql: include_str!("../migrations/postgres/0005_territory.sql") },
     Migration { version: 6, name: "causes", sql: include_str!("../migrations/postgres/0006_causes.sql") },
+    Migration { version: 7, name: "media", sql: include_str!("../migrations/postgres/0007_media.sql") },
 ];
 
 impl Db {

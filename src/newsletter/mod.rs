@@ -6,6 +6,7 @@ pub mod bounce;
 pub mod bounces;
 pub mod campaigns;
 pub mod dkim;
+pub mod media;
 pub mod mime;
 pub mod render;
 pub mod sender;

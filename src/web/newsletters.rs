@@ -34,6 +34,10 @@ pub fn routes() -> Router<App> {
         .route("/lettres/{id}/apercu", get(preview))
         .route("/lettres/{id}/apercu.txt", get(preview_text))
         .route("/lettres/{id}/test", post(test_send))
+        .route(
+            "/lettres/{id}/image/{block}",
+            post(upload_image).layer(axum::extract::DefaultBodyLimit::max(nl::media::MAX_BYTES + 64 * 1024)),
+        )
         .route("/lettres/{id}/envoyer", post(send))
         .route("/lettres/{id}/pause", post(pause))
         .route("/lettres/{id}/reprendre", post(resume))
@@ -519,6 +523,7 @@ async fn composer_page(
         "creee" => Some("Lettre créée à partir d'un modèle de départ : adaptez-la puis enregistrez."),
         "enregistree" => Some("Lettre enregistrée."),
         "test" => Some("Test envoyé à votre adresse."),
+        "image" => Some("Image téléversée : complétez son texte alternatif puis enregistrez."),
         _ => None,
     };
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
@@ -650,6 +655,55 @@ async fn preview_text(State(app): State<App>, viewer: Viewer, Path(id): Path<i64
     let mut text = String::new();
     compiled(&app, &c).await?.render_text(&sample(), &mut text);
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
+}
+
+/// Uploads an image into an image block of a saved draft (the block's address becomes the image's public URL).
+async fn upload_image(
+    State(app): State<App>,
+    viewer: Viewer,
+    Path((id, block)): Path<(i64, usize)>,
+    mut multipart: axum::extract::Multipart,
+) -> WebResult<Response> {
+    let c = campaign(&app, &viewer, id).await?;
+    if !c.editable() {
+        return Err(Error::Conflict("Cette lettre est déjà partie : elle ne peut plus être modifiée.".into()).into());
+    }
+    let mut doc = c.document();
+    if !matches!(doc.blocks.get(block), Some(render::Block::Image { .. })) {
+        return Err(Error::Invalid(
+            "Ajoutez et enregistrez d'abord un bloc « Image », puis téléversez-y l'image.".into(),
+        )
+        .into());
+    }
+    let mut file: Option<(String, Vec<u8>)> = None;
+    while let Some(field) =
+        multipart.next_field().await.map_err(|e| Error::Invalid(format!("Envoi incomplet : {e}")))?
+    {
+        if field.name() == Some("file") {
+            let name = field.file_name().unwrap_or("").to_string();
+            let bytes = field.bytes().await.map_err(|e| Error::Invalid(format!("Fichier illisible : {e}")))?;
+            file = Some((name, bytes.to_vec()));
+        }
+    }
+    let (name, bytes) = file.unwrap_or_default();
+    let key = nl::media::store(&app.db, c.federation_id, viewer.user_id, &name, &bytes).await?;
+    if let Some(render::Block::Image { src, .. }) = doc.blocks.get_mut(block) {
+        *src = format!("{}/media/{key}", app.config.base_url());
+    }
+    sqlx::query("UPDATE campaigns SET document = $1, updated_at = $2 WHERE id = $3 AND state = 'draft'")
+        .bind(serde_json::to_string(&doc).map_err(anyhow::Error::from).map_err(Error::from)?)
+        .bind(crate::db::now())
+        .bind(c.id)
+        .execute(&app.db.pool)
+        .await
+        .map_err(Error::from)?;
+    audit::record(
+        &app.db,
+        &viewer.meta,
+        viewer.audit("campaign_image_uploaded").target("campaign", c.id).federation(c.federation_id),
+    )
+    .await?;
+    Ok(Redirect::to(&format!("/lettres/{id}?msg=image")).into_response())
 }
 
 async fn test_send(State(app): State<App>, viewer: Viewer, Path(id): Path<i64>) -> WebResult<Response> {

@@ -28,6 +28,22 @@ pub fn routes() -> Router<App> {
         .route("/l/{token}", get(click))
         .route("/d/{token}", get(unsubscribe_page).post(unsubscribe_now))
         .route("/d/{token}/preferences", post(save_preferences))
+        .route("/media/{key}", get(media))
+}
+
+/// An uploaded newsletter image (public: mail clients fetch it without a session).
+async fn media(State(app): State<App>, Path(key): Path<String>) -> WebResult<Response> {
+    match crate::newsletter::media::get(&app.db, &key).await? {
+        Some((content_type, bytes)) => Ok((
+            [
+                (header::CONTENT_TYPE, content_type),
+                (header::CACHE_CONTROL, "public, max-age=31536000, immutable".into()),
+            ],
+            bytes,
+        )
+            .into_response()),
+        None => Ok((StatusCode::NOT_FOUND, "Image introuvable.").into_response()),
+    }
 }
 
 /// One-click unsubscribe posts come from mail clients, on another origin.

@@ -574,3 +574,58 @@ async fn temporary_failures_are_retried_and_repeated_errors_pause_the_campaign()
     assert!(failed >= 4, "{failed} failed before the pause");
     t.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn images_are_uploaded_into_a_block_and_served_publicly_only_when_they_are_images() {
+    let t = TestApp::spawn().await;
+    let fed = t.federation_id("69").await;
+    let access = terrain::users::access_for(&t.app.db, t.user_id(COORD_69).await).await.unwrap();
+    let c = campaigns::create(&t.app.db, &access, federation_list(&t, fed).await, "Avec image").await.unwrap();
+    let mut doc = c.document();
+    doc.blocks.insert(
+        0,
+        terrain::newsletter::render::Block::Image {
+            src: "https://example.org/affiche.png".into(),
+            alt: "L'affiche de la fête".into(),
+            href: None,
+        },
+    );
+    let draft = campaigns::Draft {
+        name: c.name.clone(),
+        template: c.template.clone(),
+        document: doc,
+        segment_id: None,
+        tracking: true,
+    };
+    campaigns::save(&t.app.db, &access, &c, &draft).await.unwrap();
+
+    let png: Vec<u8> = [&b"\x89PNG\r\n\x1a\n"[..], &[0u8; 64][..]].concat();
+    let upload = |client: reqwest::Client, block: usize, bytes: Vec<u8>, name: &'static str| {
+        let url = t.url(&format!("/lettres/{}/image/{block}", c.id));
+        async move {
+            let form =
+                reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(bytes).file_name(name));
+            client.post(url).multipart(form).send().await.unwrap()
+        }
+    };
+    let coord = t.login(COORD_69).await;
+    let r = upload(coord.clone(), 0, png.clone(), "affiche.png").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let saved = campaigns::get(&t.app.db, &access, c.id).await.unwrap().document();
+    let terrain::newsletter::render::Block::Image { src, .. } = &saved.blocks[0] else { panic!("image block") };
+    assert!(src.starts_with(&format!("{}/media/", t.base)), "{src}");
+    // Served without a session, as mail clients fetch it.
+    let r = reqwest::get(src).await.unwrap();
+    assert_eq!(r.headers()["content-type"], "image/png");
+    assert_eq!(r.bytes().await.unwrap().to_vec(), png);
+    assert_eq!(reqwest::get(t.url("/media/0123456789abcdef0123456789abcdef")).await.unwrap().status(), 404);
+    // Not an image (whatever its name), not an image block, another federation: refused, nothing stored.
+    let r = upload(coord.clone(), 0, b"<svg onload=alert(1)>".to_vec(), "x.png").await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("pas une image"));
+    assert_eq!(upload(coord.clone(), 1, png.clone(), "a.png").await.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let other = t.login(COORD_29).await;
+    assert_eq!(upload(other, 0, png.clone(), "a.png").await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(t.count("SELECT COUNT(*) FROM media").await, 1);
+    t.stop().await;
+}

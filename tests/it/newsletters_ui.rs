@@ -284,14 +284,11 @@ async fn a_coordinator_composes_previews_tests_and_sends_within_their_federation
     assert_eq!(t.count(&format!("SELECT COUNT(*) FROM campaign_recipients WHERE campaign_id = {id}")).await, 2);
     let (status, page) = get_text(&c, t.url(&location(&r))).await;
     assert_eq!(status, StatusCode::OK);
-    let st = state(&t, id).await;
-    let label = match st.as_str() {
-        "sending" => "Envoi en cours",
-        "sent" => "Envoyée",
-        "paused" => "En pause",
-        other => panic!("unexpected state {other}"),
-    };
-    assert!(page.contains(&format!("État : <strong>{label}</strong>")), "{page}");
+    // The in-process worker may finish the send between the page and this check: any sending state is right.
+    assert!(
+        ["Envoi en cours", "Envoyée", "En pause"].iter().any(|l| page.contains(&format!("État : <strong>{l}</strong>"))),
+        "{page}"
+    );
     assert!(page.contains("id=\"chiffre-recipients\">2<"));
     assert!(!page.contains(" style="));
     // The composer now leads to the statistics, and a second send is refused.
