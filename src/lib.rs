@@ -17,6 +17,7 @@ pub mod jobs;
 pub mod mail;
 pub mod newsletter;
 pub mod org;
+pub mod paris;
 pub mod people;
 pub mod seed;
 pub mod territory;

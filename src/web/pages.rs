@@ -180,31 +180,11 @@ pub fn render_status(status: StatusCode, t: impl Template) -> WebResult<Response
     Ok((status, Html(t.render()?)).into_response())
 }
 
-/// Offset of Paris from UTC at a given instant: CET (+1 h), or CEST (+2 h) from the last Sunday of March
-/// 01:00 UTC to the last Sunday of October 01:00 UTC (EU rule since 1996).
-fn paris_offset(t: time::OffsetDateTime) -> i64 {
-    // 01:00 UTC on the last Sunday of `month` of t's year; None only for dates outside the calendar's range.
-    let last_sunday = |month: time::Month| -> Option<time::OffsetDateTime> {
-        let first_next = if month == time::Month::December {
-            time::Date::from_calendar_date(t.year() + 1, time::Month::January, 1)
-        } else {
-            time::Date::from_calendar_date(t.year(), month.next(), 1)
-        }
-        .ok()?;
-        let last = first_next.previous_day()?;
-        let back = last.weekday().number_days_from_sunday() as i64;
-        Some((last - time::Duration::days(back)).with_hms(1, 0, 0).ok()?.assume_utc())
-    };
-    match (last_sunday(time::Month::March), last_sunday(time::Month::October)) {
-        (Some(start), Some(end)) if t >= start && t < end => 7200,
-        _ => 3600,
-    }
-}
 
 /// Formats a Unix time as a French date and time, in Paris time.
 pub fn format_time(unix: i64) -> String {
     let Ok(utc) = time::OffsetDateTime::from_unix_timestamp(unix) else { return String::new() };
-    let local = utc + time::Duration::seconds(paris_offset(utc));
+    let local = utc + time::Duration::seconds(crate::paris::offset(utc.unix_timestamp()));
     let fmt = time::macros::format_description!("[day]/[month]/[year] [hour]:[minute]");
     local.format(&fmt).unwrap_or_default()
 }
