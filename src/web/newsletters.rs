@@ -48,6 +48,13 @@ pub fn routes() -> Router<App> {
 
 type Pairs = Vec<(String, String)>;
 
+/// An audit entry about a campaign, by the viewer.
+async fn audit_campaign(app: &App, viewer: &Viewer, action: &'static str, c: &Campaign) -> WebResult<()> {
+    audit::record(&app.db, &viewer.meta, viewer.audit(action).target("campaign", c.id).federation(c.federation_id))
+        .await?;
+    Ok(())
+}
+
 fn require(viewer: &Viewer) -> Result<(), Error> {
     if viewer.access.allows_somewhere(Perm::SendNewsletters) { Ok(()) } else { Err(Error::Forbidden) }
 }
@@ -147,12 +154,7 @@ async fn create(State(app): State<App>, viewer: Viewer, Form(pairs): Form<Pairs>
     };
     match campaigns::create(&app.db, &viewer.access, list_id, field("name")).await {
         Ok(c) => {
-            audit::record(
-                &app.db,
-                &viewer.meta,
-                viewer.audit("campaign_created").target("campaign", c.id).federation(c.federation_id),
-            )
-            .await?;
+            audit_campaign(&app, &viewer, "campaign_created", &c).await?;
             Ok(Redirect::to(&format!("/lettres/{}?msg=creee", c.id)).into_response())
         }
         Err(Error::Invalid(m)) => index_page(&app, &viewer, "", &pairs, Some(m)).await,
@@ -601,12 +603,7 @@ async fn save(
     }
     match campaigns::save(&app.db, &viewer.access, &c, &draft).await {
         Ok(saved) => {
-            audit::record(
-                &app.db,
-                &viewer.meta,
-                viewer.audit("campaign_saved").target("campaign", saved.id).federation(saved.federation_id),
-            )
-            .await?;
+            audit_campaign(&app, &viewer, "campaign_saved", &saved).await?;
             let anchor = focus.map(|i| format!("#bloc-{}", i + 1)).unwrap_or_default();
             Ok(Redirect::to(&format!("/lettres/{id}?msg=enregistree{anchor}")).into_response())
         }
@@ -697,12 +694,7 @@ async fn upload_image(
         .execute(&app.db.pool)
         .await
         .map_err(Error::from)?;
-    audit::record(
-        &app.db,
-        &viewer.meta,
-        viewer.audit("campaign_image_uploaded").target("campaign", c.id).federation(c.federation_id),
-    )
-    .await?;
+    audit_campaign(&app, &viewer, "campaign_image_uploaded", &c).await?;
     Ok(Redirect::to(&format!("/lettres/{id}?msg=image")).into_response())
 }
 
@@ -712,12 +704,7 @@ async fn test_send(State(app): State<App>, viewer: Viewer, Path(id): Path<i64>) 
     compiled(&app, &c).await?;
     let first_name = viewer.display_name.split_whitespace().next().unwrap_or("").to_string();
     jobs::enqueue(&app.db, &Job::SendCampaignTest { campaign_id: c.id, to: viewer.email.clone(), first_name }).await?;
-    audit::record(
-        &app.db,
-        &viewer.meta,
-        viewer.audit("campaign_test_sent").target("campaign", c.id).federation(c.federation_id),
-    )
-    .await?;
+    audit_campaign(&app, &viewer, "campaign_test_sent", &c).await?;
     Ok(Redirect::to(&format!("/lettres/{id}?msg=test")).into_response())
 }
 
@@ -776,12 +763,7 @@ async fn send(
 async fn control(app: &App, viewer: &Viewer, id: i64, action: &str, audit_action: &'static str) -> WebResult<Response> {
     let c = campaign(app, viewer, id).await?;
     campaigns::control(&app.db, &viewer.access, &c, action, app.config.newsletter.shards).await?;
-    audit::record(
-        &app.db,
-        &viewer.meta,
-        viewer.audit(audit_action).target("campaign", c.id).federation(c.federation_id),
-    )
-    .await?;
+    audit_campaign(app, viewer, audit_action, &c).await?;
     let target = match action {
         "cancel" if c.editable() => "/lettres?msg=annulee".to_string(),
         "cancel" => format!("/lettres/{id}/statistiques?msg=annulee"),
