@@ -144,6 +144,8 @@ enum Message {
 pub struct Recorder {
     tx: mpsc::Sender<Message>,
     links: Arc<RwLock<HashMap<i64, Arc<Vec<String>>>>>,
+    /// The installation's token key, read once (it never changes after its creation).
+    key: Arc<tokio::sync::OnceCell<Vec<u8>>>,
 }
 
 const BATCH: usize = 5_000;
@@ -153,7 +155,12 @@ impl Recorder {
     pub fn start(db: Db) -> Recorder {
         let (tx, rx) = mpsc::channel(100_000);
         tokio::spawn(writer(db, rx));
-        Recorder { tx, links: Arc::default() }
+        Recorder { tx, links: Arc::default(), key: Arc::default() }
+    }
+
+    /// The token key ([`key`]), cached for the life of the process.
+    pub async fn key(&self, db: &Db) -> Result<&[u8]> {
+        Ok(self.key.get_or_try_init(|| key(db)).await?.as_slice())
     }
 
     /// Queues an event; waits only when 100,000 are already waiting (back-pressure, nothing dropped).

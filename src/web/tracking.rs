@@ -59,8 +59,8 @@ const PIXEL: &[u8] = &[
 ];
 
 async fn token(app: &App, token: &str, kind: u8) -> WebResult<Option<tracking::Token>> {
-    let key = tracking::key(&app.db).await?;
-    Ok(tracking::decode(&key, token.trim_end_matches(".gif")).filter(|t| t.kind == kind))
+    let key = app.tracker.key(&app.db).await?;
+    Ok(tracking::decode(key, token.trim_end_matches(".gif")).filter(|t| t.kind == kind))
 }
 
 async fn open(State(app): State<App>, Path(t): Path<String>) -> WebResult<Response> {
