@@ -180,7 +180,6 @@ pub fn render_status(status: StatusCode, t: impl Template) -> WebResult<Response
     Ok((status, Html(t.render()?)).into_response())
 }
 
-
 /// Formats a Unix time as a French date and time, in Paris time.
 pub fn format_time(unix: i64) -> String {
     let Ok(utc) = time::OffsetDateTime::from_unix_timestamp(unix) else { return String::new() };

@@ -106,7 +106,24 @@ impl TestDb {
             sqlx::query(&format!("CREATE DATABASE {building}")).execute(&mut admin).await.unwrap();
             let app = App::init(config_for(&replace_db(&admin_url, &building))).await.expect("template database");
             app.db.pool.close().await;
-            sqlx::query(&format!("ALTER DATABASE {building} RENAME TO {template}")).execute(&mut admin).await.unwrap();
+            drop(app);
+            // A closed session can linger a moment on the server side: end it, then rename (retrying briefly).
+            for attempt in 0.. {
+                sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+                    .bind(&building)
+                    .execute(&mut admin)
+                    .await
+                    .unwrap();
+                match sqlx::query(&format!("ALTER DATABASE {building} RENAME TO {template}")).execute(&mut admin).await
+                {
+                    Ok(_) => break,
+                    Err(e) if attempt < 50 => {
+                        eprintln!("template rename retried: {e}");
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    }
+                    Err(e) => panic!("template rename: {e}"),
+                }
+            }
         }
         let name = format!("terrain_t_{}_{}", std::process::id(), rand_suffix());
         sqlx::query(&format!("CREATE DATABASE {name} TEMPLATE {template}")).execute(&mut admin).await.unwrap();

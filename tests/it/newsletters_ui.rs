@@ -286,7 +286,9 @@ async fn a_coordinator_composes_previews_tests_and_sends_within_their_federation
     assert_eq!(status, StatusCode::OK);
     // The in-process worker may finish the send between the page and this check: any sending state is right.
     assert!(
-        ["Envoi en cours", "Envoyée", "En pause"].iter().any(|l| page.contains(&format!("État : <strong>{l}</strong>"))),
+        ["Envoi en cours", "Envoyée", "En pause"]
+            .iter()
+            .any(|l| page.contains(&format!("État : <strong>{l}</strong>"))),
         "{page}"
     );
     assert!(page.contains("id=\"chiffre-recipients\">2<"));
