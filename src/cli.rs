@@ -122,6 +122,33 @@ pub enum ImportWhat {
         #[arg(long)]
         legal_basis: Option<String>,
     },
+    /// Import the results of one election round by bureau de vote (national aktiur files, official data.gouv.fr
+    /// layouts up to 2017 and from 2024; plain or gzip, UTF-8 or Latin-1). All or nothing: a file with a bad row is
+    /// refused with its line numbers. Re-importing a key replaces that election.
+    Results {
+        /// The results file.
+        file: PathBuf,
+        /// Stable name of the election: lower-case letters, digits, - and _ (e.g. pres2017t1).
+        #[arg(long)]
+        key: String,
+        /// Label shown on pages (e.g. "Présidentielle 2017, 1er tour").
+        #[arg(long)]
+        label: String,
+        /// presidentielle, legislatives, europeennes, municipales, regionales, departementales, referendum, autre.
+        #[arg(long)]
+        kind: String,
+        /// Round (1 or 2).
+        #[arg(long, default_value_t = 1)]
+        round: u32,
+        #[arg(long)]
+        year: u32,
+    },
+    /// Import socio-economic indicators by commune (INSEE Filosofi layout: CODGEO and one column per indicator;
+    /// the statistical secret `s` is stored as empty). All or nothing.
+    Socio {
+        /// The indicators file (plain or gzip).
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -532,7 +559,13 @@ async fn user_command(app: &App, action: UserAction) -> anyhow::Result<()> {
 async fn import_command(app: &App, what: ImportWhat) -> anyhow::Result<()> {
     use crate::people::csv_import::Category;
     use crate::people::import;
-    let ImportWhat::Contacts { file, federation, category, legal_basis } = what;
+    let (file, federation, category, legal_basis) = match what {
+        ImportWhat::Contacts { file, federation, category, legal_basis } => (file, federation, category, legal_basis),
+        ImportWhat::Results { file, key, label, kind, round, year } => {
+            return import_results_command(app, file, key, label, kind, round, year).await;
+        }
+        ImportWhat::Socio { file } => return import_socio_command(app, file).await,
+    };
     let category = Category::parse_loose(&category)
         .with_context(|| format!("unknown category '{category}' (member, sympathiser, curious)"))?;
     if let Some(b) = &legal_basis
@@ -594,6 +627,109 @@ async fn import_command(app: &App, what: ImportWhat) -> anyhow::Result<()> {
         })),
     )
     .await?;
+    Ok(())
+}
+
+/// Prints the rows a refused territory import failed on (the first 50) and fails with the count.
+fn refused(e: crate::territory::import::ImportError) -> anyhow::Error {
+    use crate::territory::import::ImportError;
+    match e {
+        ImportError::Rows(errors) => {
+            for err in errors.iter().take(50) {
+                eprintln!("  {}", err.message);
+            }
+            if errors.len() > 50 {
+                eprintln!("  … et {} autres lignes", errors.len() - 50);
+            }
+            anyhow::anyhow!("{} ligne(s) en erreur : rien n'a été importé", errors.len())
+        }
+        other => anyhow::anyhow!("{other}"),
+    }
+}
+
+async fn import_results_command(
+    app: &App,
+    file: PathBuf,
+    key: String,
+    label: String,
+    kind: String,
+    round: u32,
+    year: u32,
+) -> anyhow::Result<()> {
+    use crate::territory::import::{self, ElectionInfo, ElectionKind};
+    let kind = ElectionKind::parse(&kind).with_context(|| {
+        format!("unknown kind '{kind}' (one of: {})", ElectionKind::ALL.map(ElectionKind::as_str).join(", "))
+    })?;
+    let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+    let source_file = file.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let info = ElectionInfo { key, label, kind, round, year, source_file };
+    let started = std::time::Instant::now();
+    // Rows are read and checked, then written: the bar counts both passes.
+    let rows = import::count_lines(&bytes).saturating_sub(1).max(1);
+    let bar = indicatif::ProgressBar::new(2 * rows);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {percent:>3} % (lecture puis écriture, reste {eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let result = import::import_results(&app.db, &bytes, &info, |n| bar.set_position(n.min(2 * rows))).await;
+    bar.finish_and_clear();
+    let report = result.map_err(refused)?;
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "{} ({}, {:?}, {:?}): {} rows (one per bureau), {} choices, {} vote counts, {} inscrits, {} votants, \
+         {} exprimés{}",
+        info.key,
+        info.label,
+        report.layout,
+        report.encoding,
+        report.bureaux,
+        report.choices,
+        report.votes,
+        report.inscrits,
+        report.votants,
+        report.exprimes,
+        if report.replaced { " (replaced the previous import)" } else { "" }
+    );
+    if report.unmatched_communes > 0 {
+        println!(
+            "{} commune codes not in the reference communes (imported anyway), e.g. {}",
+            report.unmatched_communes,
+            report.unmatched_examples.join(", ")
+        );
+    }
+    println!("done in {seconds:.2} s");
+    audit::record(
+        &app.db,
+        &RequestMeta::cli(),
+        Entry::new(None, "election_imported").target("election", report.election_id).details(serde_json::json!({
+            "key": info.key, "bureaux": report.bureaux, "replaced": report.replaced
+        })),
+    )
+    .await?;
+    Ok(())
+}
+
+async fn import_socio_command(app: &App, file: PathBuf) -> anyhow::Result<()> {
+    let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+    let started = std::time::Instant::now();
+    let report = crate::territory::import::import_filosofi(&app.db, &bytes).await.map_err(refused)?;
+    println!(
+        "{}: {} communes, {} indicators, {} values ({} secret or missing), source « {} »",
+        file.display(),
+        report.communes,
+        report.indicators,
+        report.values,
+        report.secret,
+        report.source
+    );
+    if report.unmatched_communes > 0 {
+        println!(
+            "{} commune codes not in the reference communes, e.g. {}",
+            report.unmatched_communes,
+            report.unmatched_examples.join(", ")
+        );
+    }
+    println!("done in {:.2} s", started.elapsed().as_secs_f64());
     Ok(())
 }
 

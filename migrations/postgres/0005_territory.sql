@@ -28,7 +28,10 @@ CREATE TABLE elections (
     votants BIGINT NOT NULL DEFAULT 0,
     blancs BIGINT NOT NULL DEFAULT 0,
     nuls BIGINT NOT NULL DEFAULT 0,
-    exprimes BIGINT NOT NULL DEFAULT 0
+    exprimes BIGINT NOT NULL DEFAULT 0,
+    -- The bloc of each choice, in idx order and comma-separated ("gauche,centre,autre,…"), that the bloc sums of
+    -- bureau_results were computed with: when HQ has changed a bloc since, the classification recomputes them first.
+    blocs TEXT NOT NULL DEFAULT ''
 );
 
 -- Candidates, lists or nuances of an election, numbered from 0 in the order of the file (`idx` is what
@@ -66,7 +69,9 @@ CREATE INDEX bureaux_commune ON bureaux(commune_code);
 CREATE INDEX bureaux_circonscription ON bureaux(circonscription);
 
 -- Turnout of one bureau in one election. abstentions = inscrits - votants; votants = blancs + nuls + exprimes
--- (blancs and nuls are NULL when the file gives neither).
+-- (blancs and nuls are NULL when the file gives neither). The votes by bloc (gauche … autre, summing to exprimes) are
+-- derived from bureau_votes and the choices' blocs (as listed in elections.blocs): the classification reads these
+-- 70,000 rows instead of a million vote counts.
 CREATE TABLE bureau_results (
     election_id BIGINT NOT NULL REFERENCES elections(id) ON DELETE CASCADE,
     bureau_key TEXT NOT NULL REFERENCES bureaux(key),
@@ -75,6 +80,11 @@ CREATE TABLE bureau_results (
     blancs BIGINT,
     nuls BIGINT,
     exprimes BIGINT NOT NULL,
+    gauche BIGINT NOT NULL DEFAULT 0,
+    centre BIGINT NOT NULL DEFAULT 0,
+    droite BIGINT NOT NULL DEFAULT 0,
+    extreme_droite BIGINT NOT NULL DEFAULT 0,
+    autre BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (election_id, bureau_key)
 );
 
@@ -102,12 +112,14 @@ CREATE TABLE commune_indicators (
     PRIMARY KEY (commune_code, indicator)
 );
 
--- Classification of zones for one pair of elections: `reference` (the recent one the classes describe) and
--- `previous` (the one changes are measured against). Derived data: territory::classify::classify_all deletes a
--- pair's rows and writes them again in one transaction (≈105,000 rows for France), and re-importing either
--- election deletes them. Shares are fractions (0.583 = 58.3 %) of exprimés; abstention is 1 - votants / inscrits.
--- "droite" (right_share) counts droite + extrême droite; extreme_droite_share is the part of it that is extrême
--- droite. Deltas are reference minus previous, NULL when the zone is absent from the previous election.
+-- The current classification of zones, for one pair of elections: `reference` (the recent one the classes
+-- describe) and `previous` (the one changes are measured against); every row names the pair. Derived data, replaced
+-- wholesale: territory::classify::classify_all empties the table and writes every zone again in one transaction
+-- (≈105,000 rows for France: 69,000 bureaux, 35,000 communes, 577 circonscriptions; emptying a whole table is
+-- instant where deleting a pair's rows one by one is not), and re-importing either election empties it.
+-- Shares are fractions (0.583 = 58.3 %) of exprimés; abstention is 1 - votants / inscrits. "droite" (right_share)
+-- counts droite + extrême droite; extreme_droite_share is the part of it that is extrême droite. Deltas are
+-- reference minus previous, NULL when the zone is absent from the previous election.
 CREATE TABLE zone_classes (
     reference_election_id BIGINT NOT NULL REFERENCES elections(id) ON DELETE CASCADE,
     previous_election_id BIGINT NOT NULL REFERENCES elections(id) ON DELETE CASCADE,
@@ -132,8 +144,7 @@ CREATE TABLE zone_classes (
     -- Plain French, for activists: "Abstention 41,2 % (département 27,0 %), gauche 58,3 % des exprimés…".
     explanation TEXT NOT NULL,
     computed_at BIGINT NOT NULL,
-    PRIMARY KEY (reference_election_id, previous_election_id, level, zone)
+    PRIMARY KEY (level, zone)
 );
--- Maps and lists by département, highest priority first.
-CREATE INDEX zone_classes_departement
-    ON zone_classes(reference_election_id, previous_election_id, level, departement, priority);
+-- Maps and lists by département.
+CREATE INDEX zone_classes_departement ON zone_classes(level, departement);

@@ -10,3 +10,4 @@ mod newsletters_ui;
 mod org;
 mod people;
 mod platform;
+mod territory;
