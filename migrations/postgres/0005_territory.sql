@@ -121,8 +121,10 @@ CREATE TABLE commune_indicators (
 -- counts droite + extrême droite; extreme_droite_share is the part of it that is extrême droite. Deltas are
 -- reference minus previous, NULL when the zone is absent from the previous election.
 CREATE TABLE zone_classes (
-    reference_election_id BIGINT NOT NULL REFERENCES elections(id) ON DELETE CASCADE,
-    previous_election_id BIGINT NOT NULL REFERENCES elections(id) ON DELETE CASCADE,
+    -- elections(id); not foreign keys, so that SQLite can empty the table at once (a foreign key makes it delete row
+    -- by row). Re-importing an election empties the table; code that deletes an election must empty it too.
+    reference_election_id BIGINT NOT NULL,
+    previous_election_id BIGINT NOT NULL,
     level TEXT NOT NULL CHECK (level IN ('bureau', 'commune', 'circonscription')),
     -- Bureau key ("69123-0101"), INSEE commune code ("69123") or circonscription ("69-02").
     zone TEXT NOT NULL,

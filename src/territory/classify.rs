@@ -449,7 +449,8 @@ pub fn explain(level: Level, a: &Assessment, departement_abstention: f64, previo
         None => {
             let _ = write!(
                 out,
-                " {} de {previous_label} : classement sur la seule élection de référence, sans évolution.",
+                " {} de l'élection précédente ({previous_label}) : classement sur la seule élection de référence, \
+                 sans évolution.",
                 level.absent()
             );
         }
@@ -646,7 +647,7 @@ struct ZoneRow<'b> {
 }
 
 /// Rows per INSERT: 16 parameters each, under SQLite's limit of 32,766 parameters per statement.
-const ROWS_PER_INSERT: usize = 2_000;
+const ROWS_PER_INSERT: usize = 500;
 
 /// `INSERT INTO zone_classes … VALUES (…), (…)` for `n` rows of 16 parameters, the elections and the time being
 /// integers written in the statement. SQLite gets anonymous `?` parameters: the driver looks numbered ones up by
@@ -777,9 +778,10 @@ pub async fn classify_all_with(
                 partial = insert_sql(db.backend, chunk.len(), reference_id, previous_id, t);
                 &partial
             };
-            // Not kept prepared: through the Any driver a NULL delta is typed differently from a number, and
-            // PostgreSQL would refuse a later chunk whose numbers meet the types of the first one's NULLs.
-            let mut query = sqlx::query(sql).persistent(false);
+            // Kept prepared on SQLite only (preparing 2,000 rows of parameters costs more than binding them): through
+            // the Any driver a NULL delta is typed differently from a number, and PostgreSQL would refuse a later
+            // chunk whose numbers meet the types of the first one's NULLs.
+            let mut query = sqlx::query(sql).persistent(db.backend == Backend::Sqlite);
             for (r, explanation) in chunk.iter().zip(&explanations) {
                 let (a, d) = (&r.assessment, r.assessment.delta);
                 query = query
@@ -915,7 +917,10 @@ mod tests {
         );
         assert!(text.contains("Depuis Présidentielle 2017, 2d tour : gauche +3,2 points"), "{text}");
         let alone = explain(Level::Commune, &assess(&z, None, 0.27, &t), 0.27, "Européennes 2019");
-        assert!(alone.contains("Commune absente de Européennes 2019 : classement sur la seule élection"), "{alone}");
+        assert!(
+            alone.contains("Commune absente de l'élection précédente (Européennes 2019) : classement sur la seule"),
+            "{alone}"
+        );
         let close = assess(&tally(1000, 800, 800, 300, 280, 0), None, 0.2, &t);
         let text = explain(Level::Bureau, &close, 0.2, "x");
         assert!(text.starts_with("Hésitant : gauche et droite à 2,5 points d'écart."), "{text}");

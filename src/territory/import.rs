@@ -31,15 +31,15 @@ use crate::db::{Backend, Db, now};
 use crate::error::Error;
 
 /// Political grouping of a choice, used by the classification. Defaults come from [`default_bloc`]; HQ may change
-/// them (`election_choices.bloc`).
+/// them (`election_choices.bloc`). The discriminant is the bloc's place in per-bloc arrays.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Bloc {
-    Gauche,
-    Centre,
-    Droite,
-    ExtremeDroite,
-    Autre,
+    Gauche = 0,
+    Centre = 1,
+    Droite = 2,
+    ExtremeDroite = 3,
+    Autre = 4,
 }
 
 impl Bloc {
