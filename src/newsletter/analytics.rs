@@ -23,7 +23,7 @@ use super::campaigns::Campaign;
 use crate::access::{Access, Perm, Scope};
 use crate::db::Db;
 use crate::error::Result;
-use crate::people::csv_import::neutralise_formula;
+use crate::people::csv_import::write_csv_record;
 
 // ---------------------------------------------------------------------------------------------
 // Figures
@@ -717,20 +717,7 @@ pub fn heat_map_svg(id: &str, title: &str, desc: &str, grid: &[[i64; 24]; 7], wh
 // ---------------------------------------------------------------------------------------------
 
 fn csv_record(out: &mut String, cells: &[&str]) {
-    for (i, cell) in cells.iter().enumerate() {
-        if i > 0 {
-            out.push(';');
-        }
-        let cell = neutralise_formula(cell);
-        if cell.contains([';', '"', '\r', '\n']) {
-            out.push('"');
-            out.push_str(&cell.replace('"', "\"\""));
-            out.push('"');
-        } else {
-            out.push_str(&cell);
-        }
-    }
-    out.push_str("\r\n");
+    write_csv_record(out, cells.iter().copied());
 }
 
 /// The rate as a number for spreadsheets ("66,7"), empty when unknown.

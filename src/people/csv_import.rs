@@ -1001,7 +1001,7 @@ pub fn rejected_rows_csv(headers: &[String], rejected: &[(Row, Vec<String>)]) ->
 ///
 /// Written by hand rather than with `csv::Writer` because the rules are four lines and writing to a `String`
 /// then cannot fail.
-fn write_csv_record<'a>(out: &mut String, cells: impl Iterator<Item = &'a str>) {
+pub fn write_csv_record<'a>(out: &mut String, cells: impl Iterator<Item = &'a str>) {
     for (i, cell) in cells.enumerate() {
         if i > 0 {
             out.push(';');

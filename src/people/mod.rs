@@ -325,15 +325,20 @@ pub struct Event {
     pub at: i64,
 }
 
-/// Everything that touched a person, newest first: their own events, plus the newsletters they were sent and (when
-/// they allowed individual tracking) opened or clicked, read from the sending ledger and the tracking events.
-pub async fn timeline(db: &Db, person: &Person) -> Result<Vec<Event>> {
-    let mut events: Vec<Event> = sqlx::query_as(
+/// The rows of `person_events` of a person, newest first.
+async fn own_events(db: &Db, person: &Person) -> Result<Vec<Event>> {
+    Ok(sqlx::query_as(
         "SELECT id, kind, summary, actor_user_id, at FROM person_events WHERE person_id = $1 ORDER BY at DESC, id DESC",
     )
     .bind(person.id)
     .fetch_all(&db.pool)
-    .await?;
+    .await?)
+}
+
+/// Everything that touched a person, newest first: their own events, plus the newsletters they were sent and (when
+/// they allowed individual tracking) opened or clicked, read from the sending ledger and the tracking events.
+pub async fn timeline(db: &Db, person: &Person) -> Result<Vec<Event>> {
+    let mut events = own_events(db, person).await?;
     let sent: Vec<(i64, String, i64)> = sqlx::query_as(
         "SELECT c.id, c.name, r.sent_at FROM campaign_recipients r JOIN campaigns c ON c.id = r.campaign_id \
          WHERE r.person_id = $1 AND r.state = 'sent' AND r.sent_at IS NOT NULL",
@@ -890,7 +895,7 @@ pub async fn personal_data(db: &Db, access: &Access, person: &Person) -> Result<
         "person_tags": tags(db, person).await?,
         "person_skills": skills(db, person).await?,
         "consent_events": consents,
-        "person_events": timeline(db, person).await?,
+        "person_events": own_events(db, person).await?,
         "consent_state": state.iter().map(|(p, g, a)| json!({"purpose": p, "granted": g, "at": a})).collect::<Vec<_>>(),
         "campaign_recipients": recipients.iter().map(|(c, s, t, n, d, at)| json!({
             "campaign_id": c, "state": s, "track": t, "attempts": n, "detail": d, "sent_at": at
