@@ -97,8 +97,12 @@ impl Role {
                 ContactDetails,
                 ManagePeople,
                 SendNewsletters,
+                ManageTerritory,
+                ManageMissions,
             ],
-            Role::NationalStaff => &[ViewOrg, ViewMembers, ManageSections, ViewPeople, SendNewsletters],
+            Role::NationalStaff => {
+                &[ViewOrg, ViewMembers, ManageSections, ViewPeople, SendNewsletters, ManageTerritory, ManageMissions]
+            }
             Role::FederationCoordinator => &[
                 ViewOrg,
                 ViewMembers,
@@ -108,11 +112,21 @@ impl Role {
                 ContactDetails,
                 ManagePeople,
                 SendNewsletters,
+                ManageMissions,
             ],
-            Role::FederationStaff => {
-                &[ViewOrg, ViewMembers, ManageSections, ViewPeople, ContactDetails, ManagePeople, SendNewsletters]
+            Role::FederationStaff => &[
+                ViewOrg,
+                ViewMembers,
+                ManageSections,
+                ViewPeople,
+                ContactDetails,
+                ManagePeople,
+                SendNewsletters,
+                ManageMissions,
+            ],
+            Role::SectionSecretary => {
+                &[ViewOrg, ViewMembers, ManageUsers, ViewPeople, ContactDetails, ManagePeople, ManageMissions]
             }
-            Role::SectionSecretary => &[ViewOrg, ViewMembers, ManageUsers, ViewPeople, ContactDetails, ManagePeople],
             Role::Activist => &[ViewOrg],
         }
     }
@@ -139,6 +153,11 @@ pub enum Perm {
     ManagePeople,
     /// Compose and send newsletters to the people in scope, and read their analytics.
     SendNewsletters,
+    /// Edit the national territory settings: import election results and socio-economic files, group candidates
+    /// into blocs, tune the classification thresholds, write a zone's local issues.
+    ManageTerritory,
+    /// Publish, edit and close missions in scope, confirm attendance, review flagged field reports.
+    ManageMissions,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
