@@ -52,6 +52,7 @@ pub const SQLITE_MIGRATIONS: &[Migration] = &[
     Migration { version: 5, name: "territory", sql: include_str!("../migrations/sqlite/0005_territory.sql") },
     Migration { version: 6, name: "causes", sql: include_str!("../migrations/sqlite/0006_causes.sql") },
     Migration { version: 7, name: "media", sql: include_str!("../migrations/sqlite/0007_media.sql") },
+    Migration { version: 8, name: "field", sql: include_str!("../migrations/sqlite/0008_field.sql") },
 ];
 
 pub const POSTGRES_MIGRATIONS: &[Migration] = &[
@@ -62,6 +63,7 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
     Migration { version: 5, name: "territory", sql: include_str!("../migrations/postgres/0005_territory.sql") },
     Migration { version: 6, name: "causes", sql: include_str!("../migrations/postgres/0006_causes.sql") },
     Migration { version: 7, name: "media", sql: include_str!("../migrations/postgres/0007_media.sql") },
+    Migration { version: 8, name: "field", sql: include_str!("../migrations/postgres/0008_field.sql") },
 ];
 
 impl Db {

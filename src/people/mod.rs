@@ -707,6 +707,91 @@ pub async fn create(db: &Db, access: &Access, federation: &Federation, input: &P
     get(db, access, Perm::ViewPeople, id).await
 }
 
+/// What became of a contact met on the field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldContact {
+    Created(i64),
+    /// Already in the federation's address book (same e-mail or phone): consents and the event are added to them.
+    Existing(i64),
+    /// Erased or objected earlier: not recreated, nothing stored.
+    Suppressed,
+}
+
+/// Adds a sympathiser met during an action (fiche d'observation) to a federation's address book, with the consents
+/// they gave on the spot (ledger source `field`). Any activist filing a report may do this for the action's
+/// federation: they are the one who collected the data (origin "fiche d'observation", channel `field`). Call
+/// [`validate`] first to report bad input before anything is written.
+pub async fn add_from_field(
+    db: &Db,
+    federation_id: i64,
+    input: &PersonInput,
+    purposes: &[&str],
+    collected_by: i64,
+    summary: &str,
+) -> Result<FieldContact> {
+    let v = validate(db, federation_id, input).await?;
+    let c = &v.candidate;
+    if suppressed(db, c.email.as_deref(), c.phone.as_deref()).await? {
+        return Ok(FieldContact::Suppressed);
+    }
+    let t = now();
+    let mut tx = db.pool.begin().await?;
+    let existing: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM people WHERE federation_id = $1 AND ((email IS NOT NULL AND email = $2) \
+         OR (phone IS NOT NULL AND phone = $3)) ORDER BY id LIMIT 1",
+    )
+    .bind(federation_id)
+    .bind(&c.email)
+    .bind(&c.phone)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let outcome = match existing {
+        Some(id) => {
+            sqlx::query("UPDATE people SET last_activity_at = $1, updated_at = $1 WHERE id = $2")
+                .bind(t)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            FieldContact::Existing(id)
+        }
+        None => {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO people (federation_id, section_id, commune_code, first_name, last_name, email, phone, \
+                 address, postcode, city, category, legal_basis, origin, origin_channel, collected_by, notes, \
+                 availability, created_at, updated_at, last_activity_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, '', $8, $9, 'sympathiser', 'consent', \
+                 'rencontre sur le terrain (fiche d''observation)', 'field', $10, '', '', $11, $11, $11) RETURNING id",
+            )
+            .bind(federation_id)
+            .bind(v.section_id)
+            .bind(&v.commune_code)
+            .bind(&c.first_name)
+            .bind(&c.last_name)
+            .bind(&c.email)
+            .bind(&c.phone)
+            .bind(&c.postcode)
+            .bind(&c.city)
+            .bind(collected_by)
+            .bind(t)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(duplicate)?;
+            search::refresh_keys(&mut tx, id).await?;
+            FieldContact::Created(id)
+        }
+    };
+    let id = match outcome {
+        FieldContact::Created(id) | FieldContact::Existing(id) => id,
+        FieldContact::Suppressed => unreachable!(),
+    };
+    for purpose in purposes {
+        consent::record(&mut *tx, id, purpose, true, "field", "", Some(collected_by)).await?;
+    }
+    add_event(&mut *tx, id, "field", summary, Some(collected_by)).await?;
+    tx.commit().await?;
+    Ok(outcome)
+}
+
 /// When the caller manages people only through section grants in this federation, the section they must stay in.
 fn access_section_only(access: &Access, federation_id: i64) -> Option<i64> {
     if access.allows(Perm::ManagePeople, Scope::Federation { federation_id }) {

@@ -376,7 +376,7 @@ fn push_points(out: &mut String, delta: f64, signed: bool) {
 fn push_count(out: &mut String, n: u64) {
     let digits = n.to_string();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(NNBSP);
         }
         out.push(c);

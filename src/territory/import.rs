@@ -295,7 +295,7 @@ pub async fn import_results(
             Err(e) => errors.push(e),
         }
         read += 1;
-        if read % READ_STEP == 0 {
+        if read.is_multiple_of(READ_STEP) {
             progress(read as u64);
             tokio::task::yield_now().await;
         }

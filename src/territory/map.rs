@@ -1335,8 +1335,11 @@ mod tests {
             .iter()
             .map(|z| {
                 let r = random(&mut seed);
-                let category =
-                    if r % missing_every == 0 { Category::Missing } else { Category::Class((r / 7) as usize % n) };
+                let category = if r.is_multiple_of(missing_every) {
+                    Category::Missing
+                } else {
+                    Category::Class((r / 7) as usize % n)
+                };
                 (z.code.clone(), category)
             })
             .collect()

@@ -3,6 +3,7 @@ pub mod api;
 pub mod assets;
 pub mod auth;
 pub mod error;
+pub mod field;
 pub mod middleware;
 pub mod newsletters;
 pub mod pages;
@@ -59,6 +60,7 @@ pub fn router(app: App) -> Router {
         .merge(pages::routes())
         .merge(people::routes())
         .merge(segments::routes())
+        .merge(field::routes())
         .merge(newsletters::routes())
         .merge(tracking::routes())
         .merge(public::routes())

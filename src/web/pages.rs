@@ -94,6 +94,7 @@ impl Layout {
         if a.allows_somewhere(Perm::SendNewsletters) {
             nav.push(("/lettres", "Lettres"));
         }
+        nav.push(("/missions", "Missions"));
         if a.allows_somewhere(Perm::ViewMembers) {
             nav.push(("/utilisateurs", "Utilisateurs"));
         }
@@ -193,7 +194,7 @@ pub fn format_int(n: i64) -> String {
     let digits = n.unsigned_abs().to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push('\u{202f}');
         }
         out.push(c);

@@ -4,6 +4,7 @@
 mod access;
 mod accounts;
 mod api;
+mod field;
 mod helpers;
 mod newsletters;
 mod newsletters_ui;
