@@ -281,6 +281,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let password = std::env::var("TERRAIN_DEMO_PASSWORD")
                 .unwrap_or_else(|_| crate::auth::random_token()[..16].to_string());
             let accounts = crate::demo::prepare(&app, &password).await?;
+            crate::demo::field(&app).await?;
             println!("\nTerrain — données de démonstration prêtes ({})", app.db.backend.name());
             println!("Adresse : {}/connexion", config.base_url());
             println!("Mot de passe de tous les comptes : {password}\n");

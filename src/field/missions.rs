@@ -184,7 +184,8 @@ pub async fn create(db: &Db, access: &Access, mut input: MissionInput) -> Result
     .bind(input.meeting_point.trim())
     .bind(&input.commune_code)
     .bind(input.turf.key())
-    .bind(access.user_id)
+    // Id 0 is the system (demo data, CLI): no account.
+    .bind((access.user_id > 0).then_some(access.user_id))
     .bind(t)
     .fetch_one(&mut *tx)
     .await?;

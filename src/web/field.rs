@@ -1012,9 +1012,10 @@ async fn report_form_page(app: &App, viewer: &Viewer, pairs: Pairs, error: Optio
     let turf_name = if turf.is_empty() { String::new() } else { crate::field::turf_name(&app.db, &turf).await? };
     let today = format_time(crate::db::now());
     let date = match first(&pairs, "date") {
+        // The mission's day, or today when the form is opened before it.
         "" => match &mission {
-            Some(m) => local_input(m.starts_at).get(..10).unwrap_or("").to_string(),
-            None => format!("{}-{}-{}", &today[6..10], &today[3..5], &today[..2]),
+            Some(m) if m.starts_at <= crate::db::now() => local_input(m.starts_at).get(..10).unwrap_or("").to_string(),
+            _ => format!("{}-{}-{}", &today[6..10], &today[3..5], &today[..2]),
         },
         d => d.to_string(),
     };
