@@ -410,6 +410,7 @@ async fn update(
     Path(id): Path<i64>,
     Form(pairs): Form<Pairs>,
 ) -> WebResult<Response> {
+    missions::get_managed(&app.db, &viewer.access, id).await?;
     let result = match mission_input(&pairs) {
         Ok(input) => missions::update(&app.db, &viewer.access, id, input).await,
         Err(e) => Err(e),
@@ -562,6 +563,7 @@ async fn attendance(
     Path(id): Path<i64>,
     Form(pairs): Form<Pairs>,
 ) -> WebResult<Response> {
+    missions::get_managed(&app.db, &viewer.access, id).await?;
     let user = opt_id(&pairs, "user_id", "Participant·e")?.ok_or_else(|| Error::Invalid("Participant·e ?".into()))?;
     missions::set_attendance(&app.db, &viewer.access, id, user, first(&pairs, "present") == "1").await?;
     Ok(Redirect::to(&format!("/missions/{id}?msg=presence")).into_response())

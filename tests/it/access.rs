@@ -13,6 +13,10 @@ struct Foreign {
     section: i64,
     user: i64,
     grant: i64,
+    /// A mission of the other federation (missions are browsable by all: only managing it is refused) and a field
+    /// report filed on it.
+    mission: i64,
+    report: i64,
 }
 
 async fn foreign(t: &TestApp) -> Foreign {
@@ -22,12 +26,48 @@ async fn foreign(t: &TestApp) -> Foreign {
         .fetch_one(&t.app.db.pool)
         .await
         .unwrap();
-    Foreign { federation: t.federation_id("29").await, section: t.section_id("Brest").await, user, grant }
+    let federation = t.federation_id("29").await;
+    let mission: i64 = sqlx::query_scalar(
+        "INSERT INTO missions (federation_id, title, method, starts_at, ends_at, places, commune_code, turf, state, \
+         created_by, created_at, updated_at) VALUES ($1, 'Tractage à Brest', 'tractage', 1, 2, 5, '29019', \
+         'commune:29019', 'published', $2, 0, 0) RETURNING id",
+    )
+    .bind(federation)
+    .bind(user)
+    .fetch_one(&t.app.db.pool)
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO mission_signups (mission_id, user_id, state, signed_at, updated_at) VALUES ($1, $2, 'signed', 0, 0)")
+        .bind(mission)
+        .bind(user)
+        .execute(&t.app.db.pool)
+        .await
+        .unwrap();
+    let report: i64 = sqlx::query_scalar(
+        "INSERT INTO field_reports (mission_id, federation_id, turf, action_date, method, activists, reaction, \
+         method_worked, concerns_text, review, flags, filed_by, filed_at) VALUES ($1, $2, 'commune:29019', '2026-01-01', \
+         'tractage', 2, 3, 1, 'Brest', 'flagged', 'Action de plus de 90 jours.', $3, 0) RETURNING id",
+    )
+    .bind(mission)
+    .bind(federation)
+    .bind(user)
+    .fetch_one(&t.app.db.pool)
+    .await
+    .unwrap();
+    Foreign { federation, section: t.section_id("Brest").await, user, grant, mission, report }
 }
 
 fn html_routes(f: &Foreign) -> Vec<(Method, String)> {
-    let (fed, sec, user, grant) = (f.federation, f.section, f.user, f.grant);
+    let (fed, sec, user, grant, mission, report) = (f.federation, f.section, f.user, f.grant, f.mission, f.report);
     vec![
+        (Method::GET, format!("/missions/{mission}/modifier")),
+        (Method::POST, format!("/missions/{mission}/modifier")),
+        (Method::POST, format!("/missions/{mission}/presence?user_id={user}")),
+        (Method::POST, format!("/missions/{mission}/cloturer")),
+        (Method::POST, format!("/missions/{mission}/annuler")),
+        (Method::GET, format!("/missions/{mission}/candidats")),
+        (Method::GET, format!("/observations/{report}")),
+        (Method::POST, format!("/observations/{report}/revue")),
         (Method::GET, format!("/federations/{fed}")),
         (Method::GET, format!("/federations/{fed}/sections/nouvelle")),
         (Method::POST, format!("/federations/{fed}/sections")),
@@ -60,7 +100,7 @@ fn api_routes(f: &Foreign) -> Vec<(Method, String)> {
     ]
 }
 
-async fn foreign_state(t: &TestApp, f: &Foreign) -> (i64, i64, i64, String) {
+async fn foreign_state(t: &TestApp, f: &Foreign) -> (i64, i64, i64, String, String) {
     let sections = t.count(&format!("SELECT COUNT(*) FROM sections WHERE federation_id = {}", f.federation)).await;
     let grants = t.count(&format!("SELECT COUNT(*) FROM role_grants WHERE user_id = {}", f.user)).await;
     let disabled = t.count(&format!("SELECT disabled FROM users WHERE id = {}", f.user)).await;
@@ -69,7 +109,16 @@ async fn foreign_state(t: &TestApp, f: &Foreign) -> (i64, i64, i64, String) {
         .fetch_one(&t.app.db.pool)
         .await
         .unwrap();
-    (sections, grants, disabled, name)
+    let mission: String = sqlx::query_scalar(
+        "SELECT m.state || m.title || (SELECT r.review FROM field_reports r WHERE r.id = $2) || \
+         (SELECT s.state FROM mission_signups s WHERE s.mission_id = m.id) FROM missions m WHERE m.id = $1",
+    )
+    .bind(f.mission)
+    .bind(f.report)
+    .fetch_one(&t.app.db.pool)
+    .await
+    .unwrap();
+    (sections, grants, disabled, name, mission)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -129,7 +178,7 @@ async fn no_route_reveals_or_changes_another_federation() {
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["federations"].as_array().unwrap().len(), 1, "{role} sees one federation: {text}");
     }
-    assert_eq!(checked, 4 * (13 + 10));
+    assert_eq!(checked, 4 * (21 + 10));
     assert_eq!(foreign_state(&t, &f).await, before, "nothing changed in the other federation");
 
     // National roles do see it.
