@@ -5,8 +5,8 @@
 //! dkimpy verification).
 
 use ring::digest;
-use ring::rand::SystemRandom;
-use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{KeyPair, RSA_PKCS1_SHA256, RsaKeyPair};
 
 /// Header fields signed when present, in this order. RFC 8058 requires List-Unsubscribe and
 /// List-Unsubscribe-Post to be covered by the signature.
@@ -72,7 +72,7 @@ impl DkimSigner {
     /// The TXT record to publish at `<selector>._domainkey.<domain>`.
     pub fn dns_record(&self) -> String {
         // Wrap the PKCS#1 RSAPublicKey into a SubjectPublicKeyInfo, as DKIM verifiers expect.
-        let pkcs1 = self.key.public().as_ref();
+        let pkcs1 = self.key.public_key().as_ref();
         let mut bit_string = Vec::with_capacity(pkcs1.len() + 1);
         bit_string.push(0); // no unused bits
         bit_string.extend_from_slice(pkcs1);
@@ -149,7 +149,7 @@ impl DkimSigner {
         let colon = header.iter().position(|&b| b == b':').expect("header has a colon");
         canon_header_relaxed(&header[..colon], &header[colon + 1..], &mut data);
 
-        let mut sig = vec![0u8; self.key.public().modulus_len()];
+        let mut sig = vec![0u8; self.key.public_modulus_len()];
         self.key
             .sign(&RSA_PKCS1_SHA256, &self.rng, &data, &mut sig)
             .expect("RSA signing cannot fail with a correctly sized buffer");
