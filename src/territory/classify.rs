@@ -239,11 +239,26 @@ pub enum Level {
 }
 
 impl Level {
+    pub const ALL: [Level; 3] = [Level::Bureau, Level::Commune, Level::Circonscription];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Level::Bureau => "bureau",
             Level::Commune => "commune",
             Level::Circonscription => "circonscription",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Level> {
+        Level::ALL.into_iter().find(|l| l.as_str() == s)
+    }
+
+    /// French noun, plural: "bureaux de vote", "communes", "circonscriptions".
+    pub fn plural_label(self) -> &'static str {
+        match self {
+            Level::Bureau => "bureaux de vote",
+            Level::Commune => "communes",
+            Level::Circonscription => "circonscriptions",
         }
     }
 
