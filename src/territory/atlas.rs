@@ -478,8 +478,10 @@ pub async fn commune_map(db: &Db, code: &str, name: &str, metric: Metric, width:
             .bind(code)
             .fetch_optional(&db.pool)
             .await?;
-    let parent = arrondissement.filter(|(_, kind)| kind == "arrondissement-municipal").map(|(p, _)| p);
-    if code == PARIS || parent.as_deref() == Some(PARIS) {
+    // An arrondissement, or a commune merged since into a commune nouvelle: the contours have the whole commune.
+    let is_arrondissement = arrondissement.as_ref().is_some_and(|(_, kind)| kind == "arrondissement-municipal");
+    let parent = arrondissement.map(|(p, _)| p);
+    if code == PARIS || (is_arrondissement && parent.as_deref() == Some(PARIS)) {
         let contours = contours(PARIS_BUREAUX)?;
         let prefix = parent.as_ref().and_then(|_| code.get(3..5)).map(|n| format!("{PARIS}-{n}"));
         let selected: Vec<usize> = (0..contours.zones.len())
@@ -507,11 +509,15 @@ pub async fn commune_map(db: &Db, code: &str, name: &str, metric: Metric, width:
         .fetch_optional(&db.pool)
         .await?;
     let Some(layer) = departement.as_deref().and_then(communes_layer) else { return Ok(None) };
+    let drawn = if contours(layer)?.index.contains_key(code) { code.to_string() } else { drawn };
+    let whole = drawn != code;
     let mut map = around(db, layer, Level::Commune, &[drawn], metric, name, width).await?;
-    if let (Some(m), Some(_)) = (map.as_mut(), parent) {
-        m.note = Some(
-            "Les contours des arrondissements ne sont pas fournis : la commune entière est mise en évidence.".into(),
-        );
+    if let Some(m) = map.as_mut().filter(|_| whole) {
+        m.note = Some(if is_arrondissement {
+            "Les contours des arrondissements ne sont pas fournis : la commune entière est mise en évidence.".into()
+        } else {
+            "Commune fusionnée depuis dans une commune nouvelle : la commune nouvelle est mise en évidence.".into()
+        });
     }
     Ok(map)
 }

@@ -44,7 +44,7 @@ pub struct Progress {
 
 impl Progress {
     pub fn percent(&self) -> u64 {
-        if self.total == 0 { 0 } else { (self.done * 100 / self.total).min(100) }
+        (self.done * 100).checked_div(self.total).unwrap_or(0).min(100)
     }
 }
 

@@ -340,7 +340,8 @@ async fn commune_info(db: &Db, code: &str) -> Result<Option<ZoneInfo>> {
     let (departement, departement_link) = departement_link(db, &departement_code).await?;
     let arrondissement = commune.as_ref().and_then(arrondissement_of);
     let mut parents = Vec::new();
-    if let Some((parent, _)) = &arrondissement
+    // The commune of an arrondissement, or the commune nouvelle a commune déléguée has joined.
+    if let Some(parent) = commune.as_ref().and_then(|c| c.parent_code.as_ref())
         && let Some(p) = commune_row(db, parent).await?
     {
         parents.push(ZoneLink {
@@ -517,7 +518,9 @@ async fn circonscription_profile(db: &Db, code: &str) -> Result<Profile> {
     }
     let rows = query.fetch_all(&db.pool).await?;
     // Per commune: name, population, indicators.
-    let mut by_commune: HashMap<String, (String, Option<i64>, HashMap<String, Option<f64>>)> = HashMap::new();
+    /// A commune's name, population and indicators.
+    type Commune = (String, Option<i64>, HashMap<String, Option<f64>>);
+    let mut by_commune: HashMap<String, Commune> = HashMap::new();
     let mut source = None;
     for (code, name, population, indicator, value, src) in rows {
         let entry = by_commune.entry(code).or_insert_with(|| (name, population, HashMap::new()));
@@ -554,7 +557,7 @@ async fn circonscription_profile(db: &Db, code: &str) -> Result<Profile> {
     let find = |values: &HashMap<String, Option<f64>>, base: &str| {
         values.iter().find(|(k, _)| indicators::split_year(k).0 == base).map(|(k, v)| (k.clone(), *v))
     };
-    let mut main: Vec<(&String, &(String, Option<i64>, HashMap<String, Option<f64>>))> = by_commune.iter().collect();
+    let mut main: Vec<(&String, &Commune)> = by_commune.iter().collect();
     main.sort_by(|a, b| b.1.1.unwrap_or(0).cmp(&a.1.1.unwrap_or(0)).then(a.0.cmp(b.0)));
     let facts = main
         .into_iter()
@@ -910,7 +913,9 @@ pub struct DepartementSummary {
 
 /// Every département (and the French abroad) with the summed figures of its classified communes.
 pub async fn departement_summaries(db: &Db) -> Result<Vec<DepartementSummary>> {
-    let rows: Vec<(String, i64, i64, i64, i64, f64, f64, i64, i64, i64, i64)> = sqlx::query_as(
+    /// Département, communes, inscrits, votants, exprimés, gauche × exprimés, priority, communes of each class.
+    type Row = (String, i64, i64, i64, i64, f64, f64, i64, i64, i64, i64);
+    let rows: Vec<Row> = sqlx::query_as(
         "SELECT departement, COUNT(*), CAST(SUM(inscrits) AS BIGINT), CAST(SUM(votants) AS BIGINT), \
          CAST(SUM(exprimes) AS BIGINT), SUM(left_share * exprimes), SUM(priority), \
          CAST(SUM(CASE WHEN class = 'acquis_gauche' THEN 1 ELSE 0 END) AS BIGINT), \

@@ -9,6 +9,7 @@ pub mod pages;
 pub mod people;
 pub mod public;
 pub mod segments;
+pub mod territory;
 pub mod tracking;
 
 use axum::Router;
@@ -60,6 +61,7 @@ pub fn router(app: App) -> Router {
         .merge(people::routes())
         .merge(segments::routes())
         .merge(newsletters::routes())
+        .merge(territory::routes())
         .merge(tracking::routes())
         .merge(public::routes())
         .nest("/api/v1", api::routes())

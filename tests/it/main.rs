@@ -11,3 +11,4 @@ mod org;
 mod people;
 mod platform;
 mod territory;
+mod territory_ui;
