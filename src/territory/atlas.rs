@@ -215,6 +215,27 @@ fn categorize(metric: Metric, figures: &HashMap<String, Figures>) -> (Legend, Ha
     (Legend { title: metric.label().into(), entries, missing_label }, categories)
 }
 
+/// How a map is drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Style {
+    /// Width in px.
+    pub width: u32,
+    /// Legend and attribution inside the SVG (a document of its own); otherwise the page shows them as HTML
+    /// ([`PageMap::legend`], [`PageMap::attribution`]), readable on a phone whatever the map's scale.
+    pub standalone: bool,
+}
+
+/// A legend entry for pages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Swatch {
+    /// A fill colour (`#rrggbb`).
+    Colour(String),
+    /// Hatched: zones without figures.
+    Missing,
+    /// Outlined and hatched: zones singled out.
+    Highlight,
+}
+
 /// A map ready to inline into a page.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PageMap {
@@ -224,6 +245,10 @@ pub struct PageMap {
     pub with_data: usize,
     /// What the map shows when it is not what the page is about ("La commune du bureau…").
     pub note: Option<String>,
+    pub legend_title: String,
+    pub legend: Vec<(String, Swatch)>,
+    /// Credit of the contours, to show with the map.
+    pub attribution: &'static str,
 }
 
 /// How a map is drawn.
@@ -237,7 +262,7 @@ struct Drawing<'a> {
     metric: Metric,
     title: String,
     links: bool,
-    width: u32,
+    style: Style,
     id_prefix: &'a str,
 }
 
@@ -254,19 +279,37 @@ async fn draw(db: &Db, d: Drawing<'_>) -> Result<PageMap> {
     let codes: Vec<&str> = zones.iter().map(|z| z.code.as_str()).collect();
     let figures = figures(db, d.level, &codes).await?;
     let (legend, values) = categorize(d.metric, &figures);
+    let mut entries: Vec<(String, Swatch)> =
+        legend.entries.iter().map(|(label, colour)| (label.clone(), Swatch::Colour(colour.clone()))).collect();
+    if zones.iter().any(|z| !values.contains_key(&z.code)) {
+        entries.push((legend.missing_label.clone(), Swatch::Missing));
+    }
+    let highlighted = zones.iter().any(|z| d.highlight.contains(&z.code));
+    if highlighted {
+        entries.push((d.highlight_label.clone(), Swatch::Highlight));
+    }
     let options = MapOptions {
-        width: d.width,
+        width: d.style.width,
         title: d.title,
         link_prefix: d.links.then(|| zone::page_path(d.level, "")),
         id_prefix: d.id_prefix.to_string(),
         labels: zones.len() <= map::LABEL_MAX_ZONES,
-        attribution: Some(contours.attribution.to_string()),
+        attribution: d.style.standalone.then(|| contours.attribution.to_string()),
         frames: if all { contours.frames.clone() } else { Vec::new() },
         highlight: d.highlight,
         highlight_label: d.highlight_label,
+        legend: d.style.standalone,
     };
     let svg = map::render_svg(&Layer { zones, values: &values }, &legend, &options);
-    Ok(PageMap { svg, zones: zones.len(), with_data: figures.len(), note: None })
+    Ok(PageMap {
+        svg,
+        zones: zones.len(),
+        with_data: zones.iter().filter(|z| values.contains_key(&z.code)).count(),
+        note: None,
+        legend_title: legend.title,
+        legend: entries,
+        attribution: contours.attribution,
+    })
 }
 
 /// Zones of the layer around the targets: those whose box meets the targets' box widened until at least
@@ -315,7 +358,7 @@ fn names(contours: &Contours, targets: &[usize]) -> String {
 }
 
 /// The national map: circonscriptions, overseas in insets.
-pub async fn national_map(db: &Db, metric: Metric, width: u32) -> Result<Option<PageMap>> {
+pub async fn national_map(db: &Db, metric: Metric, style: Style) -> Result<Option<PageMap>> {
     let contours = contours(FRANCE)?;
     let selected = (0..contours.zones.len()).collect();
     let map = draw(
@@ -329,7 +372,7 @@ pub async fn national_map(db: &Db, metric: Metric, width: u32) -> Result<Option<
             metric,
             title: format!("France, circonscriptions législatives : {}", metric.label().to_lowercase()),
             links: true,
-            width,
+            style,
             id_prefix: "carte-",
         },
     )
@@ -338,7 +381,7 @@ pub async fn national_map(db: &Db, metric: Metric, width: u32) -> Result<Option<
 }
 
 /// A département's communes (where shipped), else its circonscriptions.
-pub async fn departement_map(db: &Db, code: &str, name: &str, metric: Metric, width: u32) -> Result<Option<PageMap>> {
+pub async fn departement_map(db: &Db, code: &str, name: &str, metric: Metric, style: Style) -> Result<Option<PageMap>> {
     let (layer, level, selected, what) = match communes_layer(code) {
         Some(layer) => {
             let c = contours(layer)?;
@@ -365,7 +408,7 @@ pub async fn departement_map(db: &Db, code: &str, name: &str, metric: Metric, wi
             metric,
             title: format!("{name}, {what} : {}", metric.label().to_lowercase()),
             links: true,
-            width,
+            style,
             id_prefix: "carte-",
         },
     )
@@ -381,7 +424,7 @@ async fn around(
     codes: &[String],
     metric: Metric,
     title: &str,
-    width: u32,
+    style: Style,
 ) -> Result<Option<PageMap>> {
     let contours = contours(layer)?;
     let targets: Vec<usize> = codes.iter().filter_map(|c| contours.index.get(c).copied()).collect();
@@ -402,7 +445,7 @@ async fn around(
             metric,
             title: format!("{title} et ses voisines : {}", metric.label().to_lowercase()),
             links: true,
-            width,
+            style,
             id_prefix: "carte-",
         },
     )
@@ -417,7 +460,7 @@ pub async fn circonscription_map(
     code: &str,
     name: &str,
     metric: Metric,
-    width: u32,
+    style: Style,
 ) -> Result<Option<PageMap>> {
     let departement = code.split('-').next().unwrap_or("");
     if departement == "75" {
@@ -440,7 +483,7 @@ pub async fn circonscription_map(
                 metric,
                 title: format!("{name}, bureaux de vote : {}", metric.label().to_lowercase()),
                 links: true,
-                width,
+                style,
                 id_prefix: "carte-",
             };
             return Ok(Some(draw(db, drawing).await?));
@@ -461,18 +504,18 @@ pub async fn circonscription_map(
                 metric,
                 title: format!("{name}, communes : {}", metric.label().to_lowercase()),
                 links: true,
-                width,
+                style,
                 id_prefix: "carte-",
             };
             return Ok(Some(draw(db, drawing).await?));
         }
     }
-    around(db, CIRCONSCRIPTIONS, Level::Circonscription, &[code.to_string()], metric, name, width).await
+    around(db, CIRCONSCRIPTIONS, Level::Circonscription, &[code.to_string()], metric, name, style).await
 }
 
 /// Paris: its bureaux (those of an arrondissement for an arrondissement); elsewhere the commune among its
 /// neighbours where the département's communes are shipped.
-pub async fn commune_map(db: &Db, code: &str, name: &str, metric: Metric, width: u32) -> Result<Option<PageMap>> {
+pub async fn commune_map(db: &Db, code: &str, name: &str, metric: Metric, style: Style) -> Result<Option<PageMap>> {
     let arrondissement: Option<(String, String)> =
         sqlx::query_as("SELECT parent_code, kind FROM communes WHERE code = $1 AND parent_code IS NOT NULL")
             .bind(code)
@@ -497,7 +540,7 @@ pub async fn commune_map(db: &Db, code: &str, name: &str, metric: Metric, width:
                 metric,
                 title: format!("{name}, bureaux de vote : {}", metric.label().to_lowercase()),
                 links: true,
-                width,
+                style,
                 id_prefix: "carte-",
             };
             return Ok(Some(draw(db, drawing).await?));
@@ -511,7 +554,7 @@ pub async fn commune_map(db: &Db, code: &str, name: &str, metric: Metric, width:
     let Some(layer) = departement.as_deref().and_then(communes_layer) else { return Ok(None) };
     let drawn = if contours(layer)?.index.contains_key(code) { code.to_string() } else { drawn };
     let whole = drawn != code;
-    let mut map = around(db, layer, Level::Commune, &[drawn], metric, name, width).await?;
+    let mut map = around(db, layer, Level::Commune, &[drawn], metric, name, style).await?;
     if let Some(m) = map.as_mut().filter(|_| whole) {
         m.note = Some(if is_arrondissement {
             "Les contours des arrondissements ne sont pas fournis : la commune entière est mise en évidence.".into()
@@ -523,8 +566,8 @@ pub async fn commune_map(db: &Db, code: &str, name: &str, metric: Metric, width:
 }
 
 /// A Paris bureau among its neighbours; elsewhere its commune among the neighbouring communes.
-pub async fn bureau_map(db: &Db, key: &str, name: &str, metric: Metric, width: u32) -> Result<Option<PageMap>> {
-    if let Some(map) = around(db, PARIS_BUREAUX, Level::Bureau, &[key.to_string()], metric, name, width).await? {
+pub async fn bureau_map(db: &Db, key: &str, name: &str, metric: Metric, style: Style) -> Result<Option<PageMap>> {
+    if let Some(map) = around(db, PARIS_BUREAUX, Level::Bureau, &[key.to_string()], metric, name, style).await? {
         return Ok(Some(map));
     }
     let commune: Option<(String, String)> =
@@ -539,7 +582,7 @@ pub async fn bureau_map(db: &Db, key: &str, name: &str, metric: Metric, width: u
         .fetch_optional(&db.pool)
         .await?
         .unwrap_or_else(|| commune.clone());
-    let mut map = around(db, layer, Level::Commune, &[commune], metric, &commune_name, width).await?;
+    let mut map = around(db, layer, Level::Commune, &[commune], metric, &commune_name, style).await?;
     if let Some(m) = map.as_mut() {
         m.note = Some(format!(
             "Les contours des bureaux de vote ne sont fournis que pour Paris : la commune du bureau ({commune_name}) \
@@ -683,7 +726,7 @@ pub async fn turf_map(db: &Db, zones: &[(Level, String)], width: u32) -> Result<
             metric: Metric::Class,
             title,
             links: false,
-            width,
+            style: Style { width, standalone: true },
             id_prefix: "secteur-",
         },
     )

@@ -423,6 +423,8 @@ pub struct MapOptions {
     pub highlight: Vec<String>,
     /// Legend label of the highlighted zones, e.g. "Zone de la mission".
     pub highlight_label: String,
+    /// Draw the legend under the map (pages may show it as HTML instead: the `<desc>` still counts zones per class).
+    pub legend: bool,
 }
 
 impl Default for MapOptions {
@@ -437,6 +439,7 @@ impl Default for MapOptions {
             frames: Vec::new(),
             highlight: Vec::new(),
             highlight_label: "Zone ciblée".into(),
+            legend: true,
         }
     }
 }
@@ -561,9 +564,12 @@ pub fn render_svg(layer: &Layer<'_>, legend: &Legend, options: &MapOptions) -> S
     if !highlighted.is_empty() {
         items.push((options.highlight_label.as_str(), format!("url(#{id}turf)")));
     }
+    if !options.legend {
+        items.clear();
+    }
     let mut y = projection.height.ceil() + 4.0;
     let legend_top = y;
-    if !legend.title.is_empty() {
+    if options.legend && !legend.title.is_empty() {
         y += 20.0;
     }
     let mut x = MARGIN;
@@ -714,7 +720,7 @@ pub fn render_svg(layer: &Layer<'_>, legend: &Legend, options: &MapOptions) -> S
     }
 
     out.push_str("<g class=\"map-legend\">");
-    if !legend.title.is_empty() {
+    if options.legend && !legend.title.is_empty() {
         let _ = write!(
             out,
             "<text x=\"{MARGIN}\" y=\"{}\" font-size=\"13\" font-weight=\"bold\" fill=\"#1a1a1a\">{}</text>",

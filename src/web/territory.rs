@@ -47,8 +47,10 @@ pub fn routes() -> Router<App> {
         .route("/territoire/gestion/imports/{id}", get(import_page))
 }
 
-/// Width of page maps, in px (the stylesheet scales them down to the screen).
-const MAP_WIDTH: u32 = 720;
+/// Maps of pages: 640 px wide, scaled to the screen by the stylesheet, legend and credit as HTML under them.
+const PAGE_MAP: atlas::Style = atlas::Style { width: 640, standalone: false };
+/// The same map as a document of its own (download, print): legend and credit inside.
+const DOCUMENT_MAP: atlas::Style = atlas::Style { width: 800, standalone: true };
 /// Zones per page of a ranked list.
 const PAGE_SIZE: i64 = 25;
 
@@ -96,6 +98,10 @@ pub struct MapView {
     pub note: Option<String>,
     pub zones: usize,
     pub with_data: usize,
+    pub legend_title: String,
+    /// (label, CSS class of the swatch or "", fill colour for an inline swatch or "").
+    pub legend: Vec<(String, &'static str, String)>,
+    pub attribution: &'static str,
 }
 
 /// A ranked list of zones with its filters and pages.
@@ -210,6 +216,17 @@ fn map_view(map: Option<PageMap>, path: &str, q: &ZoneQuery) -> Option<MapView> 
         note: map.note,
         zones: map.zones,
         with_data: map.with_data,
+        legend_title: map.legend_title,
+        legend: map
+            .legend
+            .into_iter()
+            .map(|(label, swatch)| match swatch {
+                atlas::Swatch::Colour(c) => (label, "", c),
+                atlas::Swatch::Missing => (label, "swatch-missing", String::new()),
+                atlas::Swatch::Highlight => (label, "swatch-turf", String::new()),
+            })
+            .collect(),
+        attribution: map.attribution,
     })
 }
 
@@ -405,7 +422,7 @@ async fn overview(State(app): State<App>, viewer: Viewer, Query(q): Query<ZoneQu
         })
         .collect();
     let map = if pair.is_some() {
-        map_view(atlas::national_map(&app.db, q.metric(), MAP_WIDTH).await?, "/territoire", &q)
+        map_view(atlas::national_map(&app.db, q.metric(), PAGE_MAP).await?, "/territoire", &q)
     } else {
         None
     };
@@ -463,7 +480,7 @@ async fn departement_page(
     let path = zone::departement_path(&d.code);
     let totals = zone::totals(&app.db, Level::Commune, Some(&d.code)).await?;
     let map = if totals.is_some() || atlas::communes_layer(&d.code).is_some() {
-        atlas::departement_map(&app.db, &d.code, &d.name, q.metric(), MAP_WIDTH).await?
+        atlas::departement_map(&app.db, &d.code, &d.name, q.metric(), PAGE_MAP).await?
     } else {
         None
     };
@@ -537,7 +554,8 @@ async fn departement_svg(
 ) -> WebResult<Response> {
     require_view(&viewer)?;
     let d = zone::departement(&app.db, &code).await?.ok_or(Error::NotFound)?;
-    let map = atlas::departement_map(&app.db, &d.code, &d.name, q.metric(), MAP_WIDTH).await?.ok_or(Error::NotFound)?;
+    let map =
+        atlas::departement_map(&app.db, &d.code, &d.name, q.metric(), DOCUMENT_MAP).await?.ok_or(Error::NotFound)?;
     Ok(([(header::CONTENT_TYPE, "image/svg+xml; charset=utf-8")], map.svg).into_response())
 }
 
@@ -592,7 +610,7 @@ async fn zone_page(app: &App, viewer: &Viewer, info: ZoneInfo, q: &ZoneQuery) ->
     let metric = q.metric();
     let (map, ranked, list_note) = match info.level {
         Level::Circonscription => {
-            let map = atlas::circonscription_map(&app.db, &info.code, &info.name, metric, MAP_WIDTH).await?;
+            let map = atlas::circonscription_map(&app.db, &info.code, &info.name, metric, PAGE_MAP).await?;
             let level = if q.niveau == "bureaux" { Level::Bureau } else { Level::Commune };
             let levels = [("communes", Level::Commune), ("bureaux", Level::Bureau)]
                 .into_iter()
@@ -606,7 +624,7 @@ async fn zone_page(app: &App, viewer: &Viewer, info: ZoneInfo, q: &ZoneQuery) ->
             (map, Some(ranked), None)
         }
         Level::Commune => {
-            let map = atlas::commune_map(&app.db, &info.code, &info.name, metric, MAP_WIDTH).await?;
+            let map = atlas::commune_map(&app.db, &info.code, &info.name, metric, PAGE_MAP).await?;
             let ranked =
                 ranked_view(app, Level::Bureau, Within::Commune(info.code.clone()), Vec::new(), &path, q).await?;
             let has_bureau_map = map.as_ref().is_some_and(|m| m.svg.contains("/territoire/bureaux/"));
@@ -617,7 +635,7 @@ async fn zone_page(app: &App, viewer: &Viewer, info: ZoneInfo, q: &ZoneQuery) ->
             });
             (map, Some(ranked), note)
         }
-        Level::Bureau => (atlas::bureau_map(&app.db, &info.code, &info.name, metric, MAP_WIDTH).await?, None, None),
+        Level::Bureau => (atlas::bureau_map(&app.db, &info.code, &info.name, metric, PAGE_MAP).await?, None, None),
     };
     let title = info.name.clone();
     render(ZonePage {
@@ -1177,13 +1195,17 @@ async fn election_render(
             share: share(voix),
             blocs: Bloc::ALL
                 .iter()
-                .map(|b| Choice { value: b.as_str().into(), label: b.label().into(), selected: b.as_str() == bloc })
+                .map(|b| Choice {
+                    value: b.as_str().into(),
+                    label: capitalise(b.label()),
+                    selected: b.as_str() == bloc,
+                })
                 .collect(),
         })
         .collect();
     let totals = Bloc::ALL
         .iter()
-        .map(|b| (b.label().to_string(), format_int(per_bloc[*b as usize]), share(per_bloc[*b as usize])))
+        .map(|b| (capitalise(b.label()), format_int(per_bloc[*b as usize]), share(per_bloc[*b as usize])))
         .collect();
     let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     let mut layout = Layout::new(app, viewer, &format!("Blocs : {}", e.label), "/territoire");

@@ -224,10 +224,16 @@ async fn hq_imports_classifies_and_everyone_reads_the_zones() {
     assert!(html.contains("<a href=\"/territoire/communes/69259\">"), "zones link to their page");
     // Other colourings, and the same map as a document.
     let (_, abstention) = get(&reader, &t, "/territoire/departements/69?carte=abstention").await;
-    assert!(abstention.contains(">Abstention</text>") && abstention.contains("<option value=\"abstention\" selected>"));
+    assert!(abstention.contains("<p class=\"map-key-title\">Abstention</p>"));
+    assert!(abstention.contains("<option value=\"abstention\" selected>"));
     let r = reader.get(t.url("/territoire/departements/69/carte.svg?carte=priorite")).send().await.unwrap();
     assert_eq!(r.headers()["content-type"], "image/svg+xml; charset=utf-8");
-    assert_eq!(shapes_of_document(&r.text().await.unwrap()), 265);
+    let document = r.text().await.unwrap();
+    assert_eq!(shapes_of_document(&document), 265);
+    assert!(
+        document.contains(">Priorité (électeurs à gagner)</text>") && document.contains("IGN"),
+        "legend and credit"
+    );
     for (niveau, link) in
         [("circonscriptions", "/territoire/circonscriptions/69-"), ("bureaux", "/territoire/bureaux/69")]
     {
