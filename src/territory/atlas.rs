@@ -240,6 +240,8 @@ pub enum Swatch {
 #[derive(Clone, Debug, PartialEq)]
 pub struct PageMap {
     pub svg: String,
+    /// The level of the zones drawn (a commune's map may draw bureaux, or communes).
+    pub level: Level,
     /// Zones drawn, and how many have figures.
     pub zones: usize,
     pub with_data: usize,
@@ -303,6 +305,7 @@ async fn draw(db: &Db, d: Drawing<'_>) -> Result<PageMap> {
     let svg = map::render_svg(&Layer { zones, values: &values }, &legend, &options);
     Ok(PageMap {
         svg,
+        level: d.level,
         zones: zones.len(),
         with_data: zones.iter().filter(|z| values.contains_key(&z.code)).count(),
         note: None,

@@ -627,7 +627,7 @@ async fn zone_page(app: &App, viewer: &Viewer, info: ZoneInfo, q: &ZoneQuery) ->
             let map = atlas::commune_map(&app.db, &info.code, &info.name, metric, PAGE_MAP).await?;
             let ranked =
                 ranked_view(app, Level::Bureau, Within::Commune(info.code.clone()), Vec::new(), &path, q).await?;
-            let has_bureau_map = map.as_ref().is_some_and(|m| m.svg.contains("/territoire/bureaux/"));
+            let has_bureau_map = map.as_ref().is_some_and(|m| m.level == Level::Bureau);
             let note = (!has_bureau_map && !ranked.rows.is_empty()).then(|| {
                 "Les contours des bureaux de vote ne sont disponibles que pour Paris : les bureaux de la commune sont \
                  classés ci-dessous, du plus prioritaire au moins prioritaire."
