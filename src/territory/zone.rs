@@ -802,9 +802,9 @@ pub struct Totals {
 /// classified there.
 pub async fn totals(db: &Db, level: Level, departement: Option<&str>) -> Result<Option<Totals>> {
     let sql = "SELECT COUNT(*), CAST(COALESCE(SUM(inscrits), 0) AS BIGINT), CAST(COALESCE(SUM(votants), 0) AS BIGINT), \
-         CAST(COALESCE(SUM(exprimes), 0) AS BIGINT), COALESCE(SUM(left_share * exprimes), 0), \
-         COALESCE(SUM(right_share * exprimes), 0), COALESCE(SUM(extreme_droite_share * exprimes), 0), \
-         COALESCE(SUM(priority), 0) FROM zone_classes WHERE level = $1 AND ($2 = '' OR departement = $2)";
+         CAST(COALESCE(SUM(exprimes), 0) AS BIGINT), COALESCE(SUM(left_share * exprimes), 0.0), \
+         COALESCE(SUM(right_share * exprimes), 0.0), COALESCE(SUM(extreme_droite_share * exprimes), 0.0), \
+         COALESCE(SUM(priority), 0.0) FROM zone_classes WHERE level = $1 AND ($2 = '' OR departement = $2)";
     let (zones, inscrits, votants, exprimes, left, right, xd, priority): (i64, i64, i64, i64, f64, f64, f64, f64) =
         sqlx::query_as(sql).bind(level.as_str()).bind(departement.unwrap_or("")).fetch_one(&db.pool).await?;
     if zones == 0 {

@@ -373,6 +373,16 @@ async fn only_hq_uses_the_tools_and_bad_thresholds_change_nothing() {
     }
     assert_eq!(t.count("SELECT COUNT(*) FROM jobs WHERE kind = 'import_territory'").await, 0);
     assert_eq!(classify::load_thresholds(&t.app.db).await.unwrap(), Thresholds::default());
+    // Before any import, pages say so (and zones known from the reference data still have one).
+    let c = t.login(ACTIVIST_69).await;
+    let (status, html) = get(&c, &t, "/territoire/departements/69").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Aucune commune de ce département n'est classée"), "{html}");
+    assert!(zone_shapes(&html).len() == 265, "the map is drawn, every commune without data");
+    let (status, html) = get(&c, &t, "/territoire/communes/69259").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Cette zone n'est pas classée") && html.contains("Aucun indicateur importé"));
+    assert_eq!(get(&c, &t, "/territoire/circonscriptions/69-14").await.0, StatusCode::OK);
 
     // National staff is HQ: bad thresholds are refused in French and change nothing.
     let hq = t.login(NATIONAL_STAFF).await;
