@@ -146,6 +146,12 @@ pub fn action_label(action: &str) -> &'static str {
         "retention_purge" => "Purge des personnes inactives (durée de conservation)",
         "person_self_erased" => "Effacement demandé par la personne",
         "segment_deleted" => "Segment supprimé",
+        "election_imported" => "Résultats d'élection importés",
+        "indicators_imported" => "Indicateurs socio-économiques importés",
+        "territory_import_queued" => "Import de données territoriales lancé",
+        "election_blocs_changed" => "Blocs d'une élection modifiés",
+        "territory_thresholds_changed" => "Seuils du classement modifiés",
+        "territory_classified" => "Classement des zones recalculé",
         _ => "Autre",
     }
 }

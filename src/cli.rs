@@ -98,6 +98,31 @@ pub enum Command {
         #[command(subcommand)]
         action: NewsletterAction,
     },
+    /// Classify zones (bureaux, communes, circonscriptions) from two imported elections, with HQ's thresholds:
+    /// classes, changes, priority and explanations replace the previous classification.
+    Classify {
+        #[command(flatten)]
+        common: Common,
+        /// Key of the reference election (the one the classes describe), e.g. euro2019.
+        #[arg(long)]
+        reference: String,
+        /// Key of the previous election (changes are measured against it), e.g. pres2017t1.
+        #[arg(long)]
+        previous: String,
+    },
+    /// Territory benchmark (scripts/bench territory): imports the five national files from DIR into the
+    /// configured (empty) database, classifies, renders a département map; prints `BENCH` lines.
+    #[command(hide = true)]
+    BenchTerritory {
+        #[command(flatten)]
+        common: Common,
+        /// Folder of the national files (data/elections/national).
+        #[arg(long)]
+        data: PathBuf,
+        /// Runs of the classification and of the map rendering (medians are printed).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
     /// Verify the configuration, the database and SMTP reachability.
     Check {
         #[command(flatten)]
@@ -325,6 +350,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             init_tracing(config.log_format);
             let app = App::init(config).await?;
             newsletter_command(&app, action).await
+        }
+        Command::Classify { common, reference, previous } => {
+            let config = load_config(&cli.config, &common).or_else(|e| relax_for_admin(&cli.config, &common, e))?;
+            init_tracing(config.log_format);
+            let app = App::init(config).await?;
+            classify_command(&app, &reference, &previous).await
+        }
+        Command::BenchTerritory { common, data, runs } => {
+            let config = load_config(&cli.config, &common).or_else(|e| relax_for_admin(&cli.config, &common, e))?;
+            init_tracing(config.log_format);
+            let app = App::init(config).await?;
+            bench_territory(&app, &data, runs.max(1)).await
         }
         Command::Check { common } => check(&cli.config, &common).await,
     }
@@ -731,6 +768,130 @@ async fn import_socio_command(app: &App, file: PathBuf) -> anyhow::Result<()> {
         );
     }
     println!("done in {:.2} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+async fn classify_command(app: &App, reference: &str, previous: &str) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let s = crate::territory::classify::classify_all(&app.db, reference, previous).await?;
+    let classes = |c: &crate::territory::classify::ClassCounts| {
+        format!(
+            "{} acquis à gauche, {} acquis à droite, {} hésitants, {} abstention mobilisable",
+            c.acquis_gauche, c.acquis_droite, c.hesitant, c.abstention
+        )
+    };
+    println!(
+        "{} vs {}: {} bureaux ({} matched, {} in the reference only), {} communes, {} circonscriptions",
+        s.reference, s.previous, s.bureaux, s.matched_bureaux, s.reference_only_bureaux, s.communes, s.circonscriptions
+    );
+    println!("bureaux: {}", classes(&s.bureau_classes));
+    println!("communes: {}", classes(&s.commune_classes));
+    println!("done in {:.2} s", started.elapsed().as_secs_f64());
+    audit::record(
+        &app.db,
+        &RequestMeta::cli(),
+        Entry::new(None, "territory_classified").details(serde_json::json!({
+            "reference": s.reference, "previous": s.previous, "bureaux": s.bureaux
+        })),
+    )
+    .await?;
+    Ok(())
+}
+
+/// `terrain bench-territory`: the figures of `scripts/bench territory` (see docs in scripts/bench).
+async fn bench_territory(app: &App, data: &std::path::Path, runs: usize) -> anyhow::Result<()> {
+    use crate::territory::import::{self, ElectionInfo, ElectionKind};
+    use crate::territory::{atlas, classify};
+    fn median(mut v: Vec<f64>) -> f64 {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    }
+    let files = [
+        ("2017-presidentielle-1", "pres2017t1", "Présidentielle 2017, 1er tour", ElectionKind::Presidentielle, 1),
+        ("2017-presidentielle-2", "pres2017t2", "Présidentielle 2017, 2d tour", ElectionKind::Presidentielle, 2),
+        ("2017-legislatives-1", "leg2017t1", "Législatives 2017, 1er tour", ElectionKind::Legislatives, 1),
+        ("2017-legislatives-2", "leg2017t2", "Législatives 2017, 2d tour", ElectionKind::Legislatives, 2),
+        ("2019-europeennes", "euro2019", "Européennes 2019", ElectionKind::Europeennes, 1),
+    ];
+    let mut contents = Vec::new();
+    for (name, ..) in &files {
+        let path = data.join(format!("{name}_par_bureau_large.csv.gz"));
+        contents.push(std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?);
+    }
+    // Import: the five files one after the other, as an operator would (files already read into memory).
+    let started = std::time::Instant::now();
+    let mut rows = 0;
+    for ((name, key, label, kind, round), bytes) in files.iter().zip(&contents) {
+        let year = if name.starts_with("2019") { 2019 } else { 2017 };
+        let info = ElectionInfo {
+            key: key.to_string(),
+            label: label.to_string(),
+            kind: *kind,
+            round: *round,
+            year,
+            source_file: format!("{name}_par_bureau_large.csv.gz"),
+        };
+        let report = import::import_results(&app.db, bytes, &info, |_| {}).await.map_err(refused)?;
+        rows += report.bureaux;
+    }
+    let import_seconds = started.elapsed().as_secs_f64();
+    eprintln!("import: {rows} bureau results in {import_seconds:.2} s");
+    println!("BENCH territory.import_national {import_seconds:.2} s");
+
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let started = std::time::Instant::now();
+        let summary = classify::classify_all(&app.db, "euro2019", "pres2017t1").await?;
+        times.push(started.elapsed().as_secs_f64());
+        eprintln!(
+            "classify: {} bureaux, {} communes in {:.3} s",
+            summary.bureaux,
+            summary.communes,
+            times[times.len() - 1]
+        );
+    }
+    println!("BENCH territory.classify_all {:.3} s", median(times));
+
+    // The Rhône's 265 communes coloured by class, as the département page draws them (values read from the
+    // database, contours parsed once per process: the first rendering, which parses them, is reported apart).
+    let style = atlas::Style { width: 720, standalone: true };
+    let mut times = Vec::with_capacity(runs * 3);
+    for run in 0..runs * 3 + 1 {
+        let started = std::time::Instant::now();
+        let map = atlas::departement_map(&app.db, "69", "Rhône", atlas::Metric::Class, style).await?;
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        let map = map.context("no map of the Rhône")?;
+        if run == 0 {
+            eprintln!(
+                "map: first rendering (contours parsed) {ms:.1} ms, {} zones, {} bytes",
+                map.zones,
+                map.svg.len()
+            );
+        } else {
+            times.push(ms);
+        }
+    }
+    println!("BENCH territory.map_svg {:.1} ms", median(times));
+
+    // The fiche militante of a Rhône commune as `/fiches/fiche.pdf` makes it: the sheet's content from the
+    // classification, indicators and reports (a new version the first time), the map of the turf among its
+    // neighbours, and the PDF.
+    let turf = crate::field::Turf::parse("commune:69259")?;
+    let mut times = Vec::with_capacity(runs * 3);
+    let mut size = 0;
+    for run in 0..runs * 3 + 1 {
+        let started = std::time::Instant::now();
+        let fiche = crate::field::fiche::current(&app.db, &turf, "Terrain").await?;
+        let map = crate::field::fiche::map_svg(&app.db, &turf).await?;
+        let pdf = crate::field::fiche::pdf(&fiche, "", map.as_deref(), &[], "01/01/2027 10:00")?;
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        size = pdf.len();
+        if run > 0 {
+            times.push(ms);
+        }
+    }
+    eprintln!("fiche: Vénissieux, {size} bytes");
+    println!("BENCH territory.fiche_pdf {:.1} ms", median(times));
     Ok(())
 }
 

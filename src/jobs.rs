@@ -38,6 +38,9 @@ pub enum Job {
         to: String,
         first_name: String,
     },
+    /// Imports a file of election results or indicators uploaded by HQ; progress and outcome are written back
+    /// into the job's own payload (territory::upload).
+    ImportTerritory(crate::territory::upload::TerritoryImport),
 }
 
 impl Job {
@@ -49,6 +52,7 @@ impl Job {
             Job::SendCampaign { .. } => "send_campaign",
             Job::IngestBounces => "ingest_bounces",
             Job::SendCampaignTest { .. } => "send_campaign_test",
+            Job::ImportTerritory(_) => "import_territory",
         }
     }
 }
@@ -205,7 +209,8 @@ pub struct Runner {
 }
 
 impl Runner {
-    async fn execute(&self, job: &Job) -> Result<(), (String, bool)> {
+    /// Runs a job; `id` is its row (None for the periodic tasks run without a row).
+    async fn execute(&self, job: &Job, id: Option<i64>) -> Result<(), (String, bool)> {
         match job {
             Job::SendEmail(email) => self.mailer.send(&self.db, email).await.map_err(|e| match e {
                 SendError::Permanent(m) => (m, true),
@@ -225,6 +230,12 @@ impl Runner {
             Job::IngestBounces => {
                 crate::newsletter::bounces::ingest_maildir(self).await.map_err(|e| (format!("{e:#}"), false))
             }
+            Job::ImportTerritory(import) => match id {
+                Some(id) => {
+                    crate::territory::upload::run(&self.db, id, import).await.map_err(|e| (format!("{e:#}"), false))
+                }
+                None => Err(("a territory import needs its job row".into(), true)),
+            },
             Job::Housekeeping => {
                 let r = async {
                     crate::auth::session::purge_expired(&self.db).await?;
@@ -240,6 +251,8 @@ impl Runner {
                         .bind(now() - 7 * 86_400)
                         .execute(&self.db.pool)
                         .await?;
+                    // The day after a mission: ask its participants for their fiche d'observation.
+                    crate::field::missions::send_due_reminders(&self.db, &self.config.public_url).await?;
                     anyhow::Ok(())
                 };
                 r.await.map_err(|e| (e.to_string(), false))
@@ -264,7 +277,7 @@ impl Runner {
                 return Ok(true);
             }
         };
-        match self.execute(&job).await {
+        match self.execute(&job, Some(claimed.id)).await {
             Ok(()) => finish(&self.db, claimed.id, worker).await?,
             Err((error, permanent)) => {
                 tracing::warn!(job = claimed.id, kind = job.kind(), attempt = claimed.attempts, permanent, %error, "job failed");
@@ -286,7 +299,7 @@ impl Runner {
             }
             if !self.config.newsletter.bounce_maildir.is_empty() && now() - last_bounces >= 60 {
                 last_bounces = now();
-                if let Err(e) = self.execute(&Job::IngestBounces).await {
+                if let Err(e) = self.execute(&Job::IngestBounces, None).await {
                     tracing::warn!(error = %e.0, "reading the bounce mailbox failed");
                 }
             }
@@ -298,7 +311,7 @@ impl Runner {
             }
             if now() - last_housekeeping > 3600 {
                 last_housekeeping = now();
-                if let Err(e) = self.execute(&Job::Housekeeping).await {
+                if let Err(e) = self.execute(&Job::Housekeeping, None).await {
                     tracing::warn!(error = %e.0, "housekeeping failed");
                 }
             }

@@ -547,9 +547,7 @@ pub async fn people_to_remobilise(
 
 /// The map of a turf (its zones highlighted among their neighbours), when contours exist for them.
 pub async fn map_svg(db: &Db, turf: &Turf) -> Result<Option<String>> {
-    // Wired to territory::zone::turf_map_svg once the territory pages land.
-    let _ = (db, turf);
-    Ok(None)
+    crate::territory::zone::turf_map_svg(db, &turf.0, 720).await
 }
 
 /// The printable PDF of a version, for one reader: `people` are the (name, detail) lines they may see.

@@ -4,9 +4,9 @@
 //! relay re-wraps or re-encodes whitespace (lettre's simple/relaxed default failed
 //! dkimpy verification).
 
-use ring::digest;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{KeyPair, RSA_PKCS1_SHA256, RsaKeyPair};
+use ring::digest;
 
 /// Header fields signed when present, in this order. RFC 8058 requires List-Unsubscribe and
 /// List-Unsubscribe-Post to be covered by the signature.

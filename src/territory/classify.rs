@@ -239,11 +239,26 @@ pub enum Level {
 }
 
 impl Level {
+    pub const ALL: [Level; 3] = [Level::Bureau, Level::Commune, Level::Circonscription];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Level::Bureau => "bureau",
             Level::Commune => "commune",
             Level::Circonscription => "circonscription",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Level> {
+        Level::ALL.into_iter().find(|l| l.as_str() == s)
+    }
+
+    /// French noun, plural: "bureaux de vote", "communes", "circonscriptions".
+    pub fn plural_label(self) -> &'static str {
+        match self {
+            Level::Bureau => "bureaux de vote",
+            Level::Commune => "communes",
+            Level::Circonscription => "circonscriptions",
         }
     }
 
@@ -673,6 +688,69 @@ fn insert_sql(backend: Backend, n: usize, reference_id: i64, previous_id: i64, t
     sql
 }
 
+/// The explanations of a chunk of rows (none for no chunk).
+fn explain_rows(chunk: Option<&[ZoneRow<'_>]>, previous_label: &str) -> Vec<String> {
+    chunk.map_or_else(Vec::new, |chunk| {
+        chunk.iter().map(|r| explain(r.level, &r.assessment, r.departement_abstention, previous_label)).collect()
+    })
+}
+
+/// Writes the rows of `zone_classes` (the transaction is the caller's). Rows go as bound parameters (SQLite would
+/// parse a JSON row once per column read); the explanations of the next chunk are written while the database inserts
+/// the current one. `ids` = (reference election, previous election, computation time). A function of its own, not an
+/// async block: its future stays `Send`, so that web handlers and workers may run the classification.
+async fn insert_rows(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    out: &[ZoneRow<'_>],
+    ids: (i64, i64, i64),
+    previous_label: &str,
+) -> Result<()> {
+    let (reference_id, previous_id, t) = ids;
+    let full = insert_sql(backend, ROWS_PER_INSERT, reference_id, previous_id, t);
+    let chunks: Vec<&[ZoneRow<'_>]> = out.chunks(ROWS_PER_INSERT).collect();
+    let mut explanations = explain_rows(chunks.first().copied(), previous_label);
+    for (i, chunk) in chunks.iter().enumerate() {
+        let partial;
+        let sql = if chunk.len() == ROWS_PER_INSERT {
+            &full
+        } else {
+            partial = insert_sql(backend, chunk.len(), reference_id, previous_id, t);
+            &partial
+        };
+        // Kept prepared on SQLite only (preparing 2,000 rows of parameters costs more than binding them): through
+        // the Any driver a NULL delta is typed differently from a number, and PostgreSQL would refuse a later
+        // chunk whose numbers meet the types of the first one's NULLs.
+        let mut query = sqlx::query(sql).persistent(backend == Backend::Sqlite);
+        for (r, explanation) in chunk.iter().zip(&explanations) {
+            let (a, d) = (&r.assessment, r.assessment.delta);
+            query = query
+                .bind(r.level.as_str())
+                .bind(r.zone)
+                .bind(r.departement)
+                .bind(r.tally.inscrits as i64)
+                .bind(r.tally.votants as i64)
+                .bind(r.tally.exprimes as i64)
+                .bind(a.shares.left)
+                .bind(a.shares.right)
+                .bind(a.shares.extreme_droite)
+                .bind(a.shares.abstention)
+                .bind(d.map(|d| d.left))
+                .bind(d.map(|d| d.right))
+                .bind(d.map(|d| d.abstention))
+                .bind(a.class.as_str())
+                .bind(a.priority)
+                .bind(explanation.as_str());
+        }
+        let next_chunk = chunks.get(i + 1).copied();
+        let (inserted, next) =
+            tokio::join!(query.execute(&mut *conn), async { explain_rows(next_chunk, previous_label) });
+        inserted?;
+        explanations = next;
+    }
+    Ok(())
+}
+
 /// [`classify_all`] with given thresholds.
 pub async fn classify_all_with(
     db: &Db,
@@ -751,64 +829,17 @@ pub async fn classify_all_with(
     }
     // The whole table: SQLite then frees its pages at once instead of deleting row by row. SQLite takes the write lock
     // at once (IMMEDIATE), so that another writer waits instead of failing.
+    // (Two prepared statements rather than one `raw_sql`, whose future is not `Send`.)
     let begin = match db.backend {
-        Backend::Sqlite => "BEGIN IMMEDIATE; DELETE FROM zone_classes",
-        Backend::Postgres => "BEGIN; DELETE FROM zone_classes",
+        Backend::Sqlite => "BEGIN IMMEDIATE",
+        Backend::Postgres => "BEGIN",
     };
-    sqlx::raw_sql(begin).execute(&mut *conn).await?;
-    let written = async {
-        // Rows as bound parameters (SQLite would parse a JSON row once per column read). The explanations of the next
-        // chunk are written while the database inserts the current one.
-        let full = insert_sql(db.backend, ROWS_PER_INSERT, reference_id, previous_id, t);
-        let chunks: Vec<&[ZoneRow<'_>]> = out.chunks(ROWS_PER_INSERT).collect();
-        let explain_chunk = |i: usize| -> Vec<String> {
-            chunks.get(i).map_or_else(Vec::new, |chunk| {
-                chunk
-                    .iter()
-                    .map(|r| explain(r.level, &r.assessment, r.departement_abstention, &previous_label))
-                    .collect()
-            })
-        };
-        let mut explanations = explain_chunk(0);
-        for (i, chunk) in chunks.iter().enumerate() {
-            let partial;
-            let sql = if chunk.len() == ROWS_PER_INSERT {
-                &full
-            } else {
-                partial = insert_sql(db.backend, chunk.len(), reference_id, previous_id, t);
-                &partial
-            };
-            // Kept prepared on SQLite only (preparing 2,000 rows of parameters costs more than binding them): through
-            // the Any driver a NULL delta is typed differently from a number, and PostgreSQL would refuse a later
-            // chunk whose numbers meet the types of the first one's NULLs.
-            let mut query = sqlx::query(sql).persistent(db.backend == Backend::Sqlite);
-            for (r, explanation) in chunk.iter().zip(&explanations) {
-                let (a, d) = (&r.assessment, r.assessment.delta);
-                query = query
-                    .bind(r.level.as_str())
-                    .bind(r.zone)
-                    .bind(r.departement)
-                    .bind(r.tally.inscrits as i64)
-                    .bind(r.tally.votants as i64)
-                    .bind(r.tally.exprimes as i64)
-                    .bind(a.shares.left)
-                    .bind(a.shares.right)
-                    .bind(a.shares.extreme_droite)
-                    .bind(a.shares.abstention)
-                    .bind(d.map(|d| d.left))
-                    .bind(d.map(|d| d.right))
-                    .bind(d.map(|d| d.abstention))
-                    .bind(a.class.as_str())
-                    .bind(a.priority)
-                    .bind(explanation.as_str());
-            }
-            let (inserted, next) = tokio::join!(query.execute(&mut *conn), async { explain_chunk(i + 1) });
-            inserted?;
-            explanations = next;
-        }
-        Ok::<_, Error>(())
+    sqlx::query(begin).execute(&mut *conn).await?;
+    if let Err(e) = sqlx::query("DELETE FROM zone_classes").execute(&mut *conn).await {
+        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+        return Err(e.into());
     }
-    .await;
+    let written = insert_rows(&mut conn, db.backend, &out, (reference_id, previous_id, t), &previous_label).await;
     if let Err(e) = written {
         let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
         return Err(e);

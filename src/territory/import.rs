@@ -132,7 +132,8 @@ pub struct ElectionInfo {
 }
 
 impl ElectionInfo {
-    fn check(&self) -> Result<(), ImportError> {
+    /// Checks the details (key, label, round, year) before anything is read; French message.
+    pub fn check(&self) -> Result<(), ImportError> {
         let key_ok = !self.key.is_empty()
             && self.key.len() <= 64
             && self.key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');

@@ -31,6 +31,8 @@ const MISSING_HATCH: &str = "#b4b4b4";
 /// Maps taller than `width × MAX_ASPECT` are scaled down (and centred) to stay at that height.
 const MAX_ASPECT: f64 = 1.5;
 const LABEL_FONT_SIZE: f64 = 10.0;
+/// Outline and hatching of highlighted zones.
+const TURF_STROKE: &str = "#000000";
 
 /// Attribution to display with maps of départements, circonscriptions or communes.
 pub const ATTRIBUTION_IGN: &str = "Contours : IGN, ADMIN EXPRESS COG (Licence Ouverte 2.0)";
@@ -416,6 +418,13 @@ pub struct MapOptions {
     pub attribution: Option<String>,
     /// Inset frames to draw (from [`inset_overseas`]).
     pub frames: Vec<Frame>,
+    /// Codes of zones to single out (a mission's turf): drawn on top with a thick black outline and black hatching
+    /// over their fill, the other zones paler, so that they stand out in black and white too.
+    pub highlight: Vec<String>,
+    /// Legend label of the highlighted zones, e.g. "Zone de la mission".
+    pub highlight_label: String,
+    /// Draw the legend under the map (pages may show it as HTML instead: the `<desc>` still counts zones per class).
+    pub legend: bool,
 }
 
 impl Default for MapOptions {
@@ -428,6 +437,9 @@ impl Default for MapOptions {
             labels: false,
             attribution: None,
             frames: Vec::new(),
+            highlight: Vec::new(),
+            highlight_label: "Zone ciblée".into(),
+            legend: true,
         }
     }
 }
@@ -544,9 +556,20 @@ pub fn render_svg(layer: &Layer<'_>, legend: &Legend, options: &MapOptions) -> S
     if missing > 0 {
         items.push((legend.missing_label.as_str(), format!("url(#{id}missing)")));
     }
+    let highlighted: Vec<usize> = if options.highlight.is_empty() {
+        Vec::new()
+    } else {
+        (0..layer.zones.len()).filter(|&i| options.highlight.contains(&layer.zones[i].code)).collect()
+    };
+    if !highlighted.is_empty() {
+        items.push((options.highlight_label.as_str(), format!("url(#{id}turf)")));
+    }
+    if !options.legend {
+        items.clear();
+    }
     let mut y = projection.height.ceil() + 4.0;
     let legend_top = y;
-    if !legend.title.is_empty() {
+    if options.legend && !legend.title.is_empty() {
         y += 20.0;
     }
     let mut x = MARGIN;
@@ -579,23 +602,41 @@ pub fn render_svg(layer: &Layer<'_>, legend: &Legend, options: &MapOptions) -> S
         role = if linked { "group" } else { "img" },
     );
     let _ = write!(out, "<title id=\"{id}title\">{}</title>", escape(&options.title));
-    let _ = write!(
-        out,
-        "<desc id=\"{id}desc\">{}</desc>",
-        escape(&description(layer.zones.len(), legend, &counts, missing))
-    );
-    if missing > 0 {
-        let _ = write!(
-            out,
-            "<defs><pattern id=\"{id}missing\" patternUnits=\"userSpaceOnUse\" width=\"6\" height=\"6\" \
-             patternTransform=\"rotate(45)\"><rect width=\"6\" height=\"6\" fill=\"{MISSING_BACKGROUND}\"/>\
-             <line x1=\"0\" y1=\"0\" x2=\"0\" y2=\"6\" stroke=\"{MISSING_HATCH}\" stroke-width=\"2\"/></pattern></defs>"
-        );
+    let mut desc = description(layer.zones.len(), legend, &counts, missing);
+    if !highlighted.is_empty() {
+        let names: Vec<&str> = highlighted.iter().map(|&i| layer.zones[i].name.as_str()).collect();
+        let _ = write!(desc, " {} : {}.", options.highlight_label, names.join(", "));
+    }
+    let _ = write!(out, "<desc id=\"{id}desc\">{}</desc>", escape(&desc));
+    if missing > 0 || !highlighted.is_empty() {
+        out.push_str("<defs>");
+        if missing > 0 {
+            let _ = write!(
+                out,
+                "<pattern id=\"{id}missing\" patternUnits=\"userSpaceOnUse\" width=\"6\" height=\"6\" \
+                 patternTransform=\"rotate(45)\"><rect width=\"6\" height=\"6\" fill=\"{MISSING_BACKGROUND}\"/>\
+                 <line x1=\"0\" y1=\"0\" x2=\"0\" y2=\"6\" stroke=\"{MISSING_HATCH}\" stroke-width=\"2\"/></pattern>"
+            );
+        }
+        if !highlighted.is_empty() {
+            // Black hatching on a transparent background: drawn over the zone's own fill.
+            let _ = write!(
+                out,
+                "<pattern id=\"{id}turf\" patternUnits=\"userSpaceOnUse\" width=\"5\" height=\"5\" \
+                 patternTransform=\"rotate(-45)\"><line x1=\"0\" y1=\"0\" x2=\"0\" y2=\"5\" stroke=\"{TURF_STROKE}\" \
+                 stroke-width=\"1.4\"/></pattern>"
+            );
+        }
+        out.push_str("</defs>");
     }
 
     let stroke_width = if layer.zones.len() > 300 { "0.4" } else { "0.7" };
-    let _ =
-        write!(out, "<g class=\"zones\" stroke=\"#ffffff\" stroke-width=\"{stroke_width}\" stroke-linejoin=\"round\">");
+    // With zones singled out, the others are paler (an attribute of the group: one per map, not per zone).
+    let _ = write!(
+        out,
+        "<g class=\"zones\" stroke=\"#ffffff\" stroke-width=\"{stroke_width}\" stroke-linejoin=\"round\"{}>",
+        if highlighted.is_empty() { "" } else { " fill-opacity=\"0.6\"" }
+    );
     let mut d = String::new();
     let mut scratch = Vec::new();
     for (zone, category) in layer.zones.iter().zip(&categories) {
@@ -624,6 +665,29 @@ pub fn render_svg(layer: &Layer<'_>, legend: &Legend, options: &MapOptions) -> S
         }
     }
     out.push_str("</g>");
+
+    if !highlighted.is_empty() {
+        // The singled-out zones again, on top: full colour, hatching, thick outline. Decorative copies of shapes
+        // already titled above, hidden from assistive technologies.
+        let _ = write!(
+            out,
+            "<g class=\"turf\" aria-hidden=\"true\" stroke=\"{TURF_STROKE}\" stroke-width=\"2.5\" stroke-linejoin=\"round\">"
+        );
+        for &i in &highlighted {
+            d.clear();
+            path_data(&layer.zones[i], &projection, &mut d, &mut scratch);
+            if d.is_empty() {
+                continue;
+            }
+            let fill = match categories[i] {
+                Some(c) => escape(&legend.entries[c].1),
+                None => format!("url(#{id}missing)"),
+            };
+            let _ = write!(out, "<path fill=\"{fill}\" fill-rule=\"evenodd\" d=\"{d}\"/>");
+            let _ = write!(out, "<path fill=\"url(#{id}turf)\" fill-rule=\"evenodd\" d=\"{d}\"/>");
+        }
+        out.push_str("</g>");
+    }
 
     if !options.frames.is_empty() {
         out.push_str("<g class=\"map-frames\" fill=\"none\" stroke=\"#9e9e9e\" stroke-width=\"0.6\">");
@@ -656,7 +720,7 @@ pub fn render_svg(layer: &Layer<'_>, legend: &Legend, options: &MapOptions) -> S
     }
 
     out.push_str("<g class=\"map-legend\">");
-    if !legend.title.is_empty() {
+    if options.legend && !legend.title.is_empty() {
         let _ = write!(
             out,
             "<text x=\"{MARGIN}\" y=\"{}\" font-size=\"13\" font-weight=\"bold\" fill=\"#1a1a1a\">{}</text>",
@@ -664,10 +728,12 @@ pub fn render_svg(layer: &Layer<'_>, legend: &Legend, options: &MapOptions) -> S
             escape(&legend.title)
         );
     }
+    let turf_fill = format!("url(#{id}turf)");
     for (x, y, label, fill) in placed {
+        let (stroke, stroke_width) = if fill == turf_fill { (TURF_STROKE, "2") } else { ("#757575", "0.5") };
         let _ = write!(
             out,
-            "<rect x=\"{x}\" y=\"{y}\" width=\"14\" height=\"14\" fill=\"{}\" stroke=\"#757575\" stroke-width=\"0.5\"/>\
+            "<rect x=\"{x}\" y=\"{y}\" width=\"14\" height=\"14\" fill=\"{}\" stroke=\"{stroke}\" stroke-width=\"{stroke_width}\"/>\
              <text x=\"{}\" y=\"{}\" fill=\"#1a1a1a\">{}</text>",
             if fill.starts_with("url(") { fill } else { escape(&fill) },
             round1(x + 20.0),
@@ -1563,6 +1629,34 @@ mod tests {
         assert_eq!(ramp(1, "#abc", "#000"), vec!["#aabbcc"]);
         assert_eq!(ramp(2, "nope", "#00ff00"), vec!["#808080", "#00ff00"]);
         assert!(ramp(0, "#000", "#fff").is_empty());
+    }
+
+    #[test]
+    fn highlighted_zones_are_drawn_on_top_hatched_and_outlined() {
+        let zones = load_shipped("communes-93").unwrap();
+        let values = random_values(&zones, 4, 7);
+        let options = MapOptions {
+            highlight: vec!["93066".into(), "93001".into(), "00000".into()],
+            highlight_label: "Zone de la mission".into(),
+            ..MapOptions::default()
+        };
+        let svg = render_svg(&Layer { zones: &zones, values: &values }, &legend(4), &options);
+        check_xml(&svg).unwrap();
+        // One titled shape per zone, plus two decorative copies (fill, hatching) per highlighted zone found.
+        assert_eq!(count(&svg, " class=\"zone\""), zones.len());
+        assert_eq!(count(&svg, "<path "), zones.len() + 4);
+        assert!(svg.contains("<g class=\"turf\" aria-hidden=\"true\" stroke=\"#000000\" stroke-width=\"2.5\""));
+        assert_eq!(count(&svg, "fill=\"url(#carte-turf)\""), 2 + 1, "two zones and the legend");
+        assert!(svg.contains("<pattern id=\"carte-turf\""));
+        assert!(svg.contains("fill-opacity=\"0.6\""), "the other zones are paler");
+        assert!(svg.contains(">Zone de la mission</text>"));
+        let desc = svg.split("<desc").nth(1).unwrap().split("</desc>").next().unwrap();
+        assert!(
+            desc.contains("Zone de la mission : ") && desc.contains("Aubervilliers") && desc.contains("Saint-Denis")
+        );
+        // Without highlight, nothing of it.
+        let plain = render_svg(&Layer { zones: &zones, values: &values }, &legend(4), &MapOptions::default());
+        assert!(!plain.contains("turf") && !plain.contains("fill-opacity"));
     }
 
     #[test]

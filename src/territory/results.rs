@@ -214,7 +214,7 @@ impl<R: Read> Read for LineTracker<R> {
     }
 }
 
-type CsvReader<'a> = csv::Reader<LineTracker<Box<dyn Read + 'a>>>;
+type CsvReader<'a> = csv::Reader<LineTracker<Box<dyn Read + Send + 'a>>>;
 
 /// Line of the record just read (or of the failed read).
 fn record_line(reader: &mut CsvReader<'_>, position: Option<&csv::Position>) -> u64 {
@@ -273,12 +273,12 @@ pub fn open(bytes: &[u8]) -> Result<Source<'_>, ParseError> {
 }
 
 /// Same as [`open`] over any reader (e.g. a `File`), streaming.
-pub fn open_reader<'a, R: Read + 'a>(mut input: R) -> Result<Source<'a>, ParseError> {
+pub fn open_reader<'a, R: Read + Send + 'a>(mut input: R) -> Result<Source<'a>, ParseError> {
     let mut magic = Vec::with_capacity(2);
     (&mut input).take(2).read_to_end(&mut magic)?;
     let compressed = magic == [0x1f, 0x8b];
-    let raw: Box<dyn Read + 'a> = Box::new(io::Cursor::new(magic).chain(input));
-    let mut stream: Box<dyn Read + 'a> = if compressed { Box::new(MultiGzDecoder::new(raw)) } else { raw };
+    let raw: Box<dyn Read + Send + 'a> = Box::new(io::Cursor::new(magic).chain(input));
+    let mut stream: Box<dyn Read + Send + 'a> = if compressed { Box::new(MultiGzDecoder::new(raw)) } else { raw };
 
     let mut prefix = Vec::with_capacity(SNIFF_LEN as usize);
     (&mut stream).take(SNIFF_LEN).read_to_end(&mut prefix)?;
@@ -295,7 +295,7 @@ pub fn open_reader<'a, R: Read + 'a>(mut input: R) -> Result<Source<'a>, ParseEr
         Err(_) => TextEncoding::Windows1252,
     };
     let delimiter = sniff_delimiter(&prefix);
-    let stream: Box<dyn Read + 'a> = Box::new(io::Cursor::new(prefix).chain(stream));
+    let stream: Box<dyn Read + Send + 'a> = Box::new(io::Cursor::new(prefix).chain(stream));
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .has_headers(false)
@@ -530,7 +530,7 @@ impl<'a> Parser<'a> {
         Self::new(open(bytes)?)
     }
 
-    pub fn from_reader<R: Read + 'a>(input: R) -> Result<Self, ParseError> {
+    pub fn from_reader<R: Read + Send + 'a>(input: R) -> Result<Self, ParseError> {
         Self::new(open_reader(input)?)
     }
 

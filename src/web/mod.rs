@@ -10,6 +10,7 @@ pub mod pages;
 pub mod people;
 pub mod public;
 pub mod segments;
+pub mod territory;
 pub mod tracking;
 
 use axum::Router;
@@ -62,6 +63,7 @@ pub fn router(app: App) -> Router {
         .merge(segments::routes())
         .merge(field::routes())
         .merge(newsletters::routes())
+        .merge(territory::routes())
         .merge(tracking::routes())
         .merge(public::routes())
         .nest("/api/v1", api::routes())

@@ -94,6 +94,9 @@ impl Layout {
         if a.allows_somewhere(Perm::SendNewsletters) {
             nav.push(("/lettres", "Lettres"));
         }
+        if a.allows_somewhere(Perm::ViewOrg) {
+            nav.push(("/territoire", "Territoire"));
+        }
         nav.push(("/missions", "Missions"));
         if a.allows_somewhere(Perm::ViewMembers) {
             nav.push(("/utilisateurs", "Utilisateurs"));

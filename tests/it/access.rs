@@ -81,6 +81,10 @@ fn html_routes(f: &Foreign) -> Vec<(Method, String)> {
         (Method::POST, format!("/utilisateurs/{user}/roles/{grant}/retirer")),
         (Method::POST, format!("/utilisateurs/{user}/desactiver")),
         (Method::POST, format!("/utilisateurs/{user}/reactiver")),
+        // HQ's territory tools: national only (territory pages themselves are public data, shown to every role).
+        (Method::GET, "/territoire/gestion".to_string()),
+        (Method::POST, "/territoire/gestion/seuils".to_string()),
+        (Method::POST, "/territoire/gestion/classement".to_string()),
     ]
 }
 
@@ -178,7 +182,7 @@ async fn no_route_reveals_or_changes_another_federation() {
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["federations"].as_array().unwrap().len(), 1, "{role} sees one federation: {text}");
     }
-    assert_eq!(checked, 4 * (21 + 10));
+    assert_eq!(checked, 4 * (24 + 10));
     assert_eq!(foreign_state(&t, &f).await, before, "nothing changed in the other federation");
 
     // National roles do see it.

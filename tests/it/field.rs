@@ -461,5 +461,30 @@ async fn a_nearby_nurse_ranks_first_for_a_hospital_mission_and_missions_elsewher
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let mail = t.last_mail_to(STAFF_69).await;
     assert!(mail.contains(&format!("/observations/nouvelle?mission={elsewhere}")), "{mail}");
+
+    // The day after a mission nobody closed, the housekeeping job reminds its participants, once.
+    let yesterday = terrain::db::now() - 21 * 3_600;
+    let past: i64 = sqlx::query_scalar(
+        "INSERT INTO missions (federation_id, title, method, starts_at, ends_at, places, commune_code, state, \
+         created_at, updated_at) VALUES ($1, 'Marché du dimanche', 'marche', $2, $3, 5, '69266', 'published', 0, 0) \
+         RETURNING id",
+    )
+    .bind(fed69)
+    .bind(yesterday - 3 * 3_600)
+    .bind(yesterday)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    let malik = t.user_id(ACTIVIST_69).await;
+    sqlx::query("INSERT INTO mission_signups (mission_id, user_id, state, signed_at, updated_at) VALUES ($1, $2, 'signed', 0, 0)")
+        .bind(past)
+        .bind(malik)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(terrain::field::missions::send_due_reminders(db, "https://terrain.example").await.unwrap(), 1);
+    assert_eq!(terrain::field::missions::send_due_reminders(db, "https://terrain.example").await.unwrap(), 0);
+    let mail = t.last_mail_to(ACTIVIST_69).await;
+    assert!(mail.contains(&format!("https://terrain.example/observations/nouvelle?mission={past}")), "{mail}");
     t.stop().await;
 }

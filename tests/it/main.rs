@@ -12,3 +12,4 @@ mod org;
 mod people;
 mod platform;
 mod territory;
+mod territory_ui;
