@@ -10,25 +10,12 @@
 // builds on the data the previous one created.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtemp, mkdir, readdir, rm } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { start, stop, step as runStep, login, follow, pathOf, assertNoHorizontalScroll, screenshot, sleep }
+  from './harness.mjs';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const REPO = path.resolve(HERE, '..', '..');
-const TERRAIN_BIN = process.env.TERRAIN_BIN || path.join(REPO, 'target', 'debug', 'terrain');
-const CHROMIUM = process.env.TERRAIN_CHROMIUM || '/usr/bin/chromium';
-const PASSWORD = 'browser-test-password-1';
 const COORDINATOR = 'coordination.69@demo.terrain.test';
-const VIEWPORT = { width: 360, height: 740 };
-const SCREENS = path.join(REPO, 'target', 'browser-screens');
-const STARTUP_TIMEOUT_MS = 120_000;
 const IMPORT_TIMEOUT_MS = 60_000;
+
 
 // An Excel-style French export: `;` separator, accented headers and names, tags in one cell separated by commas.
 // Three valid rows in Rhône communes, one rejected for its e-mail address.
@@ -49,146 +36,18 @@ const REJECTED = 'Aurélien Crémieux';
 const SEGMENT_NAME = 'Porte-à-porte Est lyonnais';
 const CONSENT_PURPOSE = "Lettre d'information de la fédération (e-mail)";
 
-let baseURL;
-let app;
-let appOutput = '';
-let dataDir;
-let browser;
-let context;
+let env;
 let page;
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function waitHealthy(url, proc) {
-  const deadline = Date.now() + STARTUP_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    if (proc.exitCode !== null || proc.signalCode !== null) {
-      throw new Error(`terrain demo exited early (${proc.exitCode ?? proc.signalCode}):\n${appOutput}`);
-    }
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
-      if (res.status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    await sleep(250);
-  }
-  throw new Error(`${url} not healthy after ${STARTUP_TIMEOUT_MS / 1000}s:\n${appOutput}`);
-}
-
 before(async () => {
-  assert.ok(existsSync(TERRAIN_BIN), `app binary not found: ${TERRAIN_BIN} (set TERRAIN_BIN)`);
-  assert.ok(existsSync(CHROMIUM), `Chromium not found: ${CHROMIUM} (run scripts/install-deps)`);
-  await mkdir(SCREENS, { recursive: true });
-  // Pictures of failures from an earlier run of this file would mislead.
-  for (const f of await readdir(SCREENS)) {
-    if (f.startsWith('FAILED-people-')) await rm(path.join(SCREENS, f), { force: true });
-  }
-  dataDir = await mkdtemp(path.join(os.tmpdir(), 'terrain-browser-people-'));
-  const port = await freePort();
-  baseURL = `http://127.0.0.1:${port}`;
-  app = spawn(
-    TERRAIN_BIN,
-    ['demo', '--listen', `127.0.0.1:${port}`, '--database-url', `sqlite://${dataDir}/demo.db`],
-    {
-      env: { ...process.env, TERRAIN_DEMO_PASSWORD: PASSWORD },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  const keep = (chunk) => {
-    appOutput += chunk;
-    if (appOutput.length > 20_000) appOutput = appOutput.slice(-20_000);
-  };
-  app.stdout.setEncoding('utf8').on('data', keep);
-  app.stderr.setEncoding('utf8').on('data', keep);
-
-  const launching = chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
-  // Launch Chromium while the app seeds its demo data.
-  const [b] = await Promise.all([launching, waitHealthy(`${baseURL}/healthz`, app)]);
-  browser = b;
-  // One mobile-sized context for the whole file: the steps follow one another like a volunteer's session.
-  context = await browser.newContext({ baseURL, viewport: VIEWPORT, locale: 'fr-FR' });
-  context.setDefaultTimeout(15_000);
-  page = await context.newPage();
+  env = await start('people');
+  page = env.page;
 });
-
 after(async () => {
-  await context?.close().catch(() => {});
-  await browser?.close().catch(() => {});
-  if (app && app.exitCode === null && app.signalCode === null) {
-    const exited = new Promise((r) => app.once('exit', r));
-    app.kill('SIGTERM');
-    await Promise.race([exited, sleep(5_000)]);
-    if (app.exitCode === null && app.signalCode === null) app.kill('SIGKILL');
-  }
-  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  await stop(env);
 });
 
 // Runs a step on the shared page; on failure, leaves a picture for humans and says where it happened.
-async function step(t, fn) {
-  try {
-    await fn(page);
-  } catch (err) {
-    await mkdir(SCREENS, { recursive: true }).catch(() => {});
-    const name = t.name.replace(/[^a-z0-9]+/gi, '-').toLowerCase();
-    await page.screenshot({ path: path.join(SCREENS, `FAILED-people-${name}.png`), fullPage: true }).catch(() => {});
-    err.message += `\n  at URL ${page.url()}`;
-    throw err;
-  }
-}
-
-const pathOf = (p) => new URL(p.url()).pathname;
-
-async function assertNoHorizontalScroll(p) {
-  const width = await p.evaluate(() => document.documentElement.scrollWidth);
-  assert.ok(width <= VIEWPORT.width, `horizontal scroll at ${VIEWPORT.width}px on ${pathOf(p)}: scrollWidth=${width}`);
-}
-
-async function screenshot(p, name) {
-  await mkdir(SCREENS, { recursive: true });
-  await p.screenshot({ path: path.join(SCREENS, name), fullPage: true });
-}
-
-async function login(p, email) {
-  const res = await p.goto('/connexion');
-  assert.equal(res.status(), 200, 'GET /connexion');
-  await p.getByLabel('Adresse e-mail').fill(email);
-  await p.getByLabel('Mot de passe').fill(PASSWORD);
-  await Promise.all([
-    p.waitForURL((u) => u.pathname !== '/connexion'),
-    p.getByRole('button', { name: 'Se connecter' }).click(),
-  ]);
-}
-
-// Clicks a link (or button) and waits for the page it leads to.
-async function follow(p, locator, urlMatches) {
-  await Promise.all([p.waitForURL(urlMatches), locator.click()]);
-  await p.waitForLoadState('domcontentloaded');
-}
+const step = (t, fn) => runStep(env, t, fn);
 
 // The visible names of the people list's table.
 async function listedNames(p) {
