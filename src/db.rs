@@ -53,6 +53,11 @@ pub const SQLITE_MIGRATIONS: &[Migration] = &[
     Migration { version: 6, name: "causes", sql: include_str!("../migrations/sqlite/0006_causes.sql") },
     Migration { version: 7, name: "media", sql: include_str!("../migrations/sqlite/0007_media.sql") },
     Migration { version: 8, name: "field", sql: include_str!("../migrations/sqlite/0008_field.sql") },
+    Migration {
+        version: 9,
+        name: "zone_explanations",
+        sql: include_str!("../migrations/sqlite/0009_zone_explanations.sql"),
+    },
 ];
 
 pub const POSTGRES_MIGRATIONS: &[Migration] = &[
@@ -64,6 +69,11 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
     Migration { version: 6, name: "causes", sql: include_str!("../migrations/postgres/0006_causes.sql") },
     Migration { version: 7, name: "media", sql: include_str!("../migrations/postgres/0007_media.sql") },
     Migration { version: 8, name: "field", sql: include_str!("../migrations/postgres/0008_field.sql") },
+    Migration {
+        version: 9,
+        name: "zone_explanations",
+        sql: include_str!("../migrations/postgres/0009_zone_explanations.sql"),
+    },
 ];
 
 impl Db {

@@ -89,7 +89,12 @@ async fn class_rows(db: &Db, turf: &Turf) -> Result<Vec<ClassRow>> {
         .bind(code)
         .fetch_optional(&db.pool)
         .await?;
-        out.extend(row);
+        if let Some(mut row) = row {
+            if row.explanation.is_empty() {
+                row.explanation = classify::explanation(db, *level, code).await?;
+            }
+            out.push(row);
+        }
     }
     Ok(out)
 }

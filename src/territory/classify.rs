@@ -669,17 +669,17 @@ const ROWS_PER_INSERT: usize = 500;
 /// name, which costs a scan of all of them each.
 fn insert_sql(backend: Backend, n: usize, reference_id: i64, previous_id: i64, t: i64) -> String {
     let mut sql = String::from(
-        "INSERT INTO zone_classes (reference_election_id, previous_election_id, computed_at, level, zone, departement, \
-         inscrits, votants, exprimes, left_share, right_share, extreme_droite_share, abstention, delta_left, \
-         delta_right, delta_abstention, class, priority, explanation) VALUES ",
+        "INSERT INTO zone_classes (reference_election_id, previous_election_id, computed_at, explanation, level, zone, \
+         departement, inscrits, votants, exprimes, left_share, right_share, extreme_droite_share, abstention, \
+         delta_left, delta_right, delta_abstention, class, priority, departement_abstention, mobilisable, flags) VALUES ",
     );
     for row in 0..n {
-        let _ = write!(sql, "{}({reference_id}, {previous_id}, {t}", if row == 0 { "" } else { ", " });
-        for column in 0..16 {
+        let _ = write!(sql, "{}({reference_id}, {previous_id}, {t}, ''", if row == 0 { "" } else { ", " });
+        for column in 0..COLUMNS {
             match backend {
                 Backend::Sqlite => sql.push_str(", ?"),
                 Backend::Postgres => {
-                    let _ = write!(sql, ", ${}", 1 + row * 16 + column);
+                    let _ = write!(sql, ", ${}", 1 + row * COLUMNS + column);
                 }
             }
         }
@@ -688,11 +688,94 @@ fn insert_sql(backend: Backend, n: usize, reference_id: i64, previous_id: i64, t
     sql
 }
 
-/// The explanations of a chunk of rows (none for no chunk).
-fn explain_rows(chunk: Option<&[ZoneRow<'_>]>, previous_label: &str) -> Vec<String> {
-    chunk.map_or_else(Vec::new, |chunk| {
-        chunk.iter().map(|r| explain(r.level, &r.assessment, r.departement_abstention, previous_label)).collect()
-    })
+/// Bound columns of a zone_classes row.
+const COLUMNS: usize = 18;
+
+const VOLATILE: i64 = 1;
+const CLOSE: i64 = 2;
+
+/// What a stored zone_classes row holds to rebuild its explanation.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Stored {
+    pub level: String,
+    pub zone: String,
+    pub left_share: f64,
+    pub right_share: f64,
+    pub extreme_droite_share: f64,
+    pub abstention: f64,
+    pub delta_left: Option<f64>,
+    pub delta_right: Option<f64>,
+    pub delta_abstention: Option<f64>,
+    pub class: String,
+    pub priority: f64,
+    pub departement_abstention: f64,
+    pub mobilisable: f64,
+    pub flags: i64,
+    /// Stored by classifications made before explanations were written on the fly ('' since).
+    pub explanation: String,
+    pub previous_label: String,
+}
+
+/// The explanation of a stored row, as [`explain`] wrote it at classification time.
+pub fn explain_stored(r: &Stored) -> String {
+    if !r.explanation.is_empty() {
+        return r.explanation.clone();
+    }
+    let level = match r.level.as_str() {
+        "bureau" => Level::Bureau,
+        "commune" => Level::Commune,
+        _ => Level::Circonscription,
+    };
+    let Some(class) = ZoneClass::parse(&r.class) else { return String::new() };
+    let delta = match (r.delta_left, r.delta_right, r.delta_abstention) {
+        (Some(left), Some(right), Some(abstention)) => Some(Shares { left, right, extreme_droite: 0.0, abstention }),
+        _ => None,
+    };
+    let a = Assessment {
+        shares: Shares {
+            left: r.left_share,
+            right: r.right_share,
+            extreme_droite: r.extreme_droite_share,
+            abstention: r.abstention,
+        },
+        delta,
+        class,
+        mobilisable: r.mobilisable,
+        persuadable: (r.priority - r.mobilisable).max(0.0),
+        priority: r.priority,
+        abstention_gap: r.abstention - r.departement_abstention,
+        volatile: r.flags & VOLATILE != 0,
+        close: r.flags & CLOSE != 0,
+    };
+    explain(level, &a, r.departement_abstention, &r.previous_label)
+}
+
+/// Explanations of zones of one level, by zone code (zones not classified are absent).
+pub async fn explanations(db: &Db, level: Level, zones: &[String]) -> Result<HashMap<String, String>> {
+    let mut out = HashMap::with_capacity(zones.len());
+    for chunk in zones.chunks(200) {
+        let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT z.level, z.zone, z.left_share, z.right_share, z.extreme_droite_share, z.abstention, z.delta_left, \
+             z.delta_right, z.delta_abstention, z.class, z.priority, z.departement_abstention, z.mobilisable, \
+             z.flags, z.explanation, COALESCE(e.label, '') AS previous_label FROM zone_classes z \
+             LEFT JOIN elections e ON e.id = z.previous_election_id WHERE z.level = $1 AND z.zone IN ({})",
+            placeholders.join(", ")
+        );
+        let mut q = sqlx::query_as::<_, Stored>(&sql).bind(level.as_str());
+        for z in chunk {
+            q = q.bind(z);
+        }
+        for r in q.fetch_all(&db.pool).await? {
+            out.insert(r.zone.clone(), explain_stored(&r));
+        }
+    }
+    Ok(out)
+}
+
+/// The explanation of one zone ('' when it is not classified).
+pub async fn explanation(db: &Db, level: Level, zone: &str) -> Result<String> {
+    Ok(explanations(db, level, &[zone.to_string()]).await?.remove(zone).unwrap_or_default())
 }
 
 /// Writes the rows of `zone_classes` (the transaction is the caller's). Rows go as bound parameters (SQLite would
@@ -704,13 +787,10 @@ async fn insert_rows(
     backend: Backend,
     out: &[ZoneRow<'_>],
     ids: (i64, i64, i64),
-    previous_label: &str,
 ) -> Result<()> {
     let (reference_id, previous_id, t) = ids;
     let full = insert_sql(backend, ROWS_PER_INSERT, reference_id, previous_id, t);
-    let chunks: Vec<&[ZoneRow<'_>]> = out.chunks(ROWS_PER_INSERT).collect();
-    let mut explanations = explain_rows(chunks.first().copied(), previous_label);
-    for (i, chunk) in chunks.iter().enumerate() {
+    for chunk in out.chunks(ROWS_PER_INSERT) {
         let partial;
         let sql = if chunk.len() == ROWS_PER_INSERT {
             &full
@@ -722,8 +802,9 @@ async fn insert_rows(
         // the Any driver a NULL delta is typed differently from a number, and PostgreSQL would refuse a later
         // chunk whose numbers meet the types of the first one's NULLs.
         let mut query = sqlx::query(sql).persistent(backend == Backend::Sqlite);
-        for (r, explanation) in chunk.iter().zip(&explanations) {
+        for r in chunk {
             let (a, d) = (&r.assessment, r.assessment.delta);
+            let flags = if a.volatile { VOLATILE } else { 0 } | if a.close { CLOSE } else { 0 };
             query = query
                 .bind(r.level.as_str())
                 .bind(r.zone)
@@ -740,13 +821,11 @@ async fn insert_rows(
                 .bind(d.map(|d| d.abstention))
                 .bind(a.class.as_str())
                 .bind(a.priority)
-                .bind(explanation.as_str());
+                .bind(r.departement_abstention)
+                .bind(a.mobilisable)
+                .bind(flags);
         }
-        let next_chunk = chunks.get(i + 1).copied();
-        let (inserted, next) =
-            tokio::join!(query.execute(&mut *conn), async { explain_rows(next_chunk, previous_label) });
-        inserted?;
-        explanations = next;
+        query.execute(&mut *conn).await?;
     }
     Ok(())
 }
@@ -762,9 +841,11 @@ pub async fn classify_all_with(
     if reference_key == previous_key {
         return Err(Error::Invalid("choisissez deux élections différentes".into()));
     }
+    let started = std::time::Instant::now();
     let (reference_id, _, _) = election(db, reference_key).await?;
-    let (previous_id, previous_label, _) = election(db, previous_key).await?;
+    let (previous_id, _, _) = election(db, previous_key).await?;
     let (reference, previous) = tokio::try_join!(load_bureaux(db, reference_id), load_bureaux(db, previous_id))?;
+    let read = started.elapsed();
 
     // Abstention of each département over all its bureaux of the reference election.
     let mut departements: HashMap<&str, Tally> = HashMap::new();
@@ -815,6 +896,7 @@ pub async fn classify_all_with(
         }
     }
 
+    let assessed = started.elapsed();
     // One transaction on a connection of its own, closed afterwards (its settings are for bulk writing; after an
     // error, closing it rolls back).
     let t = now();
@@ -839,12 +921,18 @@ pub async fn classify_all_with(
         let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
         return Err(e.into());
     }
-    let written = insert_rows(&mut conn, db.backend, &out, (reference_id, previous_id, t), &previous_label).await;
+    let written = insert_rows(&mut conn, db.backend, &out, (reference_id, previous_id, t)).await;
     if let Err(e) = written {
         let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
         return Err(e);
     }
     sqlx::query("COMMIT").execute(&mut *conn).await?;
+    tracing::info!(
+        read_ms = read.as_millis() as u64,
+        assess_ms = (assessed - read).as_millis() as u64,
+        write_ms = (started.elapsed() - assessed).as_millis() as u64,
+        "zones classified"
+    );
     Ok(summary)
 }
 

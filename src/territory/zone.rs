@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 pub use super::classify::{Level, ZoneClass};
-use super::indicators;
+use super::{classify, indicators};
 use crate::db::Db;
 use crate::error::Result;
 
@@ -158,6 +158,11 @@ pub async fn classification(db: &Db, level: Level, code: &str) -> Result<Option<
     .bind(code)
     .fetch_optional(&db.pool)
     .await?;
+    let explanation = match &row {
+        Some(r) if r.explanation.is_empty() => classify::explanation(db, level, code).await?,
+        Some(r) => r.explanation.clone(),
+        None => String::new(),
+    };
     Ok(row.and_then(|r| {
         Some(Classification {
             class: ZoneClass::parse(&r.class)?,
@@ -174,7 +179,7 @@ pub async fn classification(db: &Db, level: Level, code: &str) -> Result<Option<
             delta_right: r.delta_right,
             delta_abstention: r.delta_abstention,
             priority: r.priority,
-            explanation: r.explanation,
+            explanation,
             computed_at: r.computed_at,
         })
     }))
@@ -712,7 +717,14 @@ pub async fn ranked_zones(
     for b in &binds {
         query = query.bind(b);
     }
-    let rows = query.bind(limit.max(0)).bind(offset.max(0)).fetch_all(&db.pool).await?;
+    let mut rows = query.bind(limit.max(0)).bind(offset.max(0)).fetch_all(&db.pool).await?;
+    let unwritten: Vec<String> = rows.iter().filter(|r| r.10.is_empty()).map(|r| r.0.clone()).collect();
+    if !unwritten.is_empty() {
+        let mut written = classify::explanations(db, level, &unwritten).await?;
+        for r in rows.iter_mut().filter(|r| r.10.is_empty()) {
+            r.10 = written.remove(&r.0).unwrap_or_default();
+        }
+    }
     Ok(rows
         .into_iter()
         .filter_map(|r| {

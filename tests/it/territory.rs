@@ -249,12 +249,14 @@ async fn zones_are_classified_against_a_previous_election() {
     assert_eq!(rows as usize, summary.bureaux + summary.communes + summary.circonscriptions);
 
     // Lyon as a whole, in plain French.
-    let (class, left, delta, explanation): (String, f64, Option<f64>, String) = sqlx::query_as(
+    let (class, left, delta, stored): (String, f64, Option<f64>, String) = sqlx::query_as(
         "SELECT class, left_share, delta_left, explanation FROM zone_classes WHERE level = 'commune' AND zone = '69123'",
     )
     .fetch_one(&db.pool)
     .await
     .unwrap();
+    assert_eq!(stored, "", "explanations are written when read, not stored");
+    let explanation = classify::explanation(db, classify::Level::Commune, "69123").await.unwrap();
     assert!(classify::ZoneClass::parse(&class).is_some());
     assert!(left > 0.1 && left < 0.6, "{left}");
     assert!(delta.is_some());
@@ -264,13 +266,13 @@ async fn zones_are_classified_against_a_previous_election() {
     assert!(explanation.contains("Depuis Présidentielle 2017, 1er tour : gauche "), "{explanation}");
     assert!(explanation.contains(','), "decimal comma: {explanation}");
     // A bureau only the reference has: no change, and the explanation says why.
-    let (delta, explanation): (Option<f64>, String) = sqlx::query_as(
-        "SELECT delta_left, explanation FROM zone_classes WHERE level = 'bureau' AND delta_left IS NULL \
-         ORDER BY zone LIMIT 1",
+    let (delta, zone): (Option<f64>, String) = sqlx::query_as(
+        "SELECT delta_left, zone FROM zone_classes WHERE level = 'bureau' AND delta_left IS NULL ORDER BY zone LIMIT 1",
     )
     .fetch_one(&db.pool)
     .await
     .unwrap();
+    let explanation = classify::explanation(db, classify::Level::Bureau, &zone).await.unwrap();
     assert_eq!(delta, None);
     assert!(
         explanation.contains("Bureau absent de l'élection précédente (Présidentielle 2017, 1er tour)"),

@@ -158,9 +158,8 @@ async fn hq_imports_classifies_and_everyone_reads_the_zones() {
     let reader = t.login(ACTIVIST_69).await;
     let (status, html) = get(&reader, &t, "/territoire/communes/69259").await;
     assert_eq!(status, StatusCode::OK, "{html}");
-    let explanation: String =
-        sqlx::query_scalar("SELECT explanation FROM zone_classes WHERE level = 'commune' AND zone = '69259'")
-            .fetch_one(&t.app.db.pool)
+    let explanation =
+        terrain::territory::classify::explanation(&t.app.db, terrain::territory::classify::Level::Commune, "69259")
             .await
             .unwrap();
     assert!(html.contains("<h1>Vénissieux</h1>"));
