@@ -342,10 +342,8 @@ pub async fn launch(
                    AND t.granted = 1) THEN 1 ELSE 0 END";
     let n = sqlx::query_with(
         &format!(
-            // In person order: each index of the ledger ((campaign, person), (campaign, state, person), (person))
-            // then grows at its right edge instead of taking a million inserts at random places.
             "INSERT INTO campaign_recipients (campaign_id, person_id, state, track) \
-             SELECT {id}, p.id, 'pending', {tracked} FROM people p WHERE {cond} ORDER BY p.id",
+             SELECT {id}, p.id, 'pending', {tracked} FROM people p WHERE {cond}",
             id = campaign.id
         ),
         sql.arguments()?,
