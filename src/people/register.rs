@@ -37,6 +37,24 @@ pub const PERSONAL_TABLES: [&str; 10] = [
 /// Short-lived tables holding an address before it is a person (sign-ups) or to reach one (self-service links).
 pub const TRANSIENT_TABLES: [&str; 3] = ["signups", "person_links", "import_files"];
 
+/// Tables holding personal data of accounts (activists and staff) for field work: their own profile for the
+/// ranking of missions, and their sign-ups. Each account sees and edits its own (`/profil-militant`).
+pub const ACCOUNT_TABLES: [&str; 3] = ["user_profiles", "user_skills", "mission_signups"];
+
+const MATCH: &str = "Proposer à chaque militant·e les missions qui lui correspondent";
+const MISSION: &str = "Organiser les missions (places, covoiturage, présence, fiche d'observation)";
+
+const fn account(table: &'static str, column: &'static str, data: &'static str, purpose: &'static str) -> Declaration {
+    Declaration {
+        table,
+        column,
+        data,
+        purpose,
+        basis: "Adhésion ou participation à l'organisation (RGPD art. 9-2-d), données fournies par la personne",
+        retention: "Durée du compte ; supprimé avec lui",
+    }
+}
+
 const SIGNUP: &str = "Confirmer une inscription (double opt-in)";
 const SIGNUP_BASIS: &str = "Consentement de la personne (RGPD art. 9-2-a)";
 const SIGNUP_RETENTION: &str = "7 jours sans confirmation";
@@ -172,6 +190,25 @@ pub const DECLARATIONS: &[Declaration] = &[
     signup("expires_at", "Expiration"),
     import_file("import_id", "Import"),
     import_file("content", "Contenu du fichier importé"),
+    account("user_profiles", "user_id", "Compte", TECH),
+    account("user_profiles", "commune_code", "Commune de résidence (code Insee)", MATCH),
+    account("user_profiles", "max_distance_km", "Distance maximale acceptée", MATCH),
+    account("user_profiles", "updated_at", "Date de modification", TECH),
+    account("user_skills", "user_id", "Compte", TECH),
+    account(
+        "user_skills",
+        "skill_id",
+        "Compétences, domaines professionnels et causes (peuvent révéler une opinion)",
+        MATCH,
+    ),
+    account("mission_signups", "mission_id", "Mission", MISSION),
+    account("mission_signups", "user_id", "Compte inscrit", MISSION),
+    account("mission_signups", "state", "Inscription, désinscription, présence", MISSION),
+    account("mission_signups", "seats_offered", "Places proposées en covoiturage", MISSION),
+    account("mission_signups", "needs_seat", "Besoin d'une place en covoiturage", MISSION),
+    account("mission_signups", "signed_at", "Date d'inscription", MISSION),
+    account("mission_signups", "updated_at", "Date de modification", MISSION),
+    account("mission_signups", "reminded_at", "Date du rappel de la fiche d'observation", MISSION),
     link("token_hash", "Empreinte du lien"),
     link("email", "Adresse e-mail"),
     link("created_at", "Date"),
@@ -190,7 +227,9 @@ mod tests {
     fn declarations_cover_only_personal_tables_once() {
         for d in DECLARATIONS {
             assert!(
-                PERSONAL_TABLES.contains(&d.table) || TRANSIENT_TABLES.contains(&d.table),
+                PERSONAL_TABLES.contains(&d.table)
+                    || TRANSIENT_TABLES.contains(&d.table)
+                    || ACCOUNT_TABLES.contains(&d.table),
                 "{}.{} is not a personal table",
                 d.table,
                 d.column

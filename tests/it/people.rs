@@ -466,6 +466,7 @@ async fn every_personal_column_is_in_the_register_and_every_person_table_in_the_
         }
         if terrain::people::register::PERSONAL_TABLES.contains(&table.as_str())
             || terrain::people::register::TRANSIENT_TABLES.contains(&table.as_str())
+            || terrain::people::register::ACCOUNT_TABLES.contains(&table.as_str())
         {
             assert!(
                 terrain::people::register::is_declared(table, column),
@@ -476,6 +477,7 @@ async fn every_personal_column_is_in_the_register_and_every_person_table_in_the_
     let c = t.login(COORD_69).await;
     let page = c.get(t.url("/registre")).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("people.email") && page.contains("consent_events.wording_version"));
+    assert!(page.contains("user_skills.skill_id"), "activists' own profiles are declared too");
     t.stop().await;
 }
 
