@@ -189,15 +189,20 @@ pub async fn create(db: &Db, access: &Access, mut input: MissionInput) -> Result
     .bind(t)
     .fetch_one(&mut *tx)
     .await?;
-    for s in &input.skills {
-        sqlx::query("INSERT INTO mission_skills (mission_id, skill_id) VALUES ($1, $2)")
-            .bind(id)
-            .bind(s)
-            .execute(&mut *tx)
-            .await?;
-    }
+    insert_skills(&mut tx, id, &input.skills).await?;
     tx.commit().await?;
     Ok(id)
+}
+
+async fn insert_skills(conn: &mut sqlx::AnyConnection, mission: i64, skills: &[i64]) -> Result<()> {
+    for s in skills {
+        sqlx::query("INSERT INTO mission_skills (mission_id, skill_id) VALUES ($1, $2)")
+            .bind(mission)
+            .bind(s)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }
 
 pub async fn update(db: &Db, access: &Access, id: i64, mut input: MissionInput) -> Result<()> {
@@ -235,13 +240,7 @@ pub async fn update(db: &Db, access: &Access, id: i64, mut input: MissionInput) 
     .execute(&mut *tx)
     .await?;
     sqlx::query("DELETE FROM mission_skills WHERE mission_id = $1").bind(id).execute(&mut *tx).await?;
-    for s in &input.skills {
-        sqlx::query("INSERT INTO mission_skills (mission_id, skill_id) VALUES ($1, $2)")
-            .bind(id)
-            .bind(s)
-            .execute(&mut *tx)
-            .await?;
-    }
+    insert_skills(&mut tx, id, &input.skills).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -287,20 +287,8 @@ async fn form_page(
             label: format!("{} — {}", s.name, s.federation_name),
         })
         .collect();
-    let wanted: Vec<&str> = values(pairs, "competence").collect();
-    let curated: Vec<(i64, String, String)> =
-        sqlx::query_as("SELECT id, name, kind FROM skills ORDER BY name").fetch_all(&app.db.pool).await?;
-    let pick = |kind: &str| {
-        curated
-            .iter()
-            .filter(|(_, _, k)| k == kind)
-            .map(|(id, name, _)| Choice {
-                selected: wanted.contains(&id.to_string().as_str()),
-                value: id.to_string(),
-                label: name.clone(),
-            })
-            .collect()
-    };
+    let wanted: Vec<String> = values(pairs, "competence").map(str::to_string).collect();
+    let (skills, causes) = curated_choices(app, &wanted).await?;
     let status =
         if error.is_some() { axum::http::StatusCode::UNPROCESSABLE_ENTITY } else { axum::http::StatusCode::OK };
     render_status(
@@ -330,10 +318,28 @@ async fn form_page(
             ends: first(pairs, "fin").into(),
             places_fed,
             sections,
-            skills: pick("skill"),
-            causes: pick("cause"),
+            skills,
+            causes,
         },
     )
+}
+
+/// The curated skills and professional domains, then the causes, as checkboxes (`chosen`: ids ticked).
+async fn curated_choices(app: &App, chosen: &[String]) -> Result<(Vec<Choice>, Vec<Choice>), Error> {
+    let curated: Vec<(i64, String, String)> =
+        sqlx::query_as("SELECT id, name, kind FROM skills ORDER BY name").fetch_all(&app.db.pool).await?;
+    let pick = |kind: &str| {
+        curated
+            .iter()
+            .filter(|(_, _, k)| k == kind)
+            .map(|(id, name, _)| Choice {
+                selected: chosen.contains(&id.to_string()),
+                value: id.to_string(),
+                label: name.clone(),
+            })
+            .collect()
+    };
+    Ok((pick("skill"), pick("cause")))
 }
 
 fn mission_input(pairs: &Pairs) -> Result<MissionInput, Error> {
@@ -685,19 +691,7 @@ async fn profile_page(app: &App, viewer: &Viewer, error: Option<String>, pairs: 
         .fetch_optional(&app.db.pool)
         .await?
         .unwrap_or_default();
-    let curated: Vec<(i64, String, String)> =
-        sqlx::query_as("SELECT id, name, kind FROM skills ORDER BY name").fetch_all(&app.db.pool).await?;
-    let pick = |kind: &str| {
-        curated
-            .iter()
-            .filter(|(_, _, k)| k == kind)
-            .map(|(id, name, _)| Choice {
-                selected: mine.contains(&id.to_string()),
-                value: id.to_string(),
-                label: name.clone(),
-            })
-            .collect()
-    };
+    let (skills, causes) = curated_choices(app, &mine).await?;
     let status =
         if error.is_some() { axum::http::StatusCode::UNPROCESSABLE_ENTITY } else { axum::http::StatusCode::OK };
     render_status(
@@ -707,8 +701,8 @@ async fn profile_page(app: &App, viewer: &Viewer, error: Option<String>, pairs: 
             commune,
             commune_name,
             distance: p.max_distance_km,
-            skills: pick("skill"),
-            causes: pick("cause"),
+            skills,
+            causes,
             error,
         },
     )
