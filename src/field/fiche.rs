@@ -471,12 +471,10 @@ pub async fn current(db: &Db, turf: &Turf, party: &str) -> Result<Fiche> {
     let content = build(db, turf, party).await?;
     let print = fingerprint(&content);
     for _ in 0..3 {
-        let last = latest(db, &key).await?;
-        if let Some(l) = &last
-            && fingerprint(&l.content) == print
-        {
-            return Ok(last.unwrap());
-        }
+        let last = match latest(db, &key).await? {
+            Some(l) if fingerprint(&l.content) == print => return Ok(l),
+            last => last,
+        };
         let version = last.as_ref().map(|l| l.version + 1).unwrap_or(1);
         let why = reason(last.as_ref().map(|l| &l.content), &content);
         let t = now();

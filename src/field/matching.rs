@@ -41,22 +41,46 @@ pub struct Profile {
 }
 
 pub async fn profile(db: &Db, user_id: i64) -> Result<Profile> {
-    let (display_name,): (String,) =
-        sqlx::query_as("SELECT display_name FROM users WHERE id = $1").bind(user_id).fetch_one(&db.pool).await?;
-    let row: Option<(Option<String>, i64)> =
-        sqlx::query_as("SELECT commune_code, max_distance_km FROM user_profiles WHERE user_id = $1")
-            .bind(user_id)
-            .fetch_optional(&db.pool)
-            .await?;
-    let (commune_code, max_distance_km) = row.unwrap_or((None, 0));
-    let skills = sqlx::query_as(
-        "SELECT s.id, s.name, s.kind FROM user_skills us JOIN skills s ON s.id = us.skill_id WHERE us.user_id = $1 \
-         ORDER BY s.kind DESC, s.name",
-    )
-    .bind(user_id)
-    .fetch_all(&db.pool)
-    .await?;
-    Ok(Profile { user_id, display_name, commune_code, max_distance_km, skills })
+    profiles(db, &[user_id]).await?.pop().ok_or(crate::error::Error::NotFound)
+}
+
+/// Profiles of several accounts, in the order of `ids`: two queries per 500 accounts.
+pub async fn profiles(db: &Db, ids: &[i64]) -> Result<Vec<Profile>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let list = (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+        let sql = format!(
+            "SELECT u.id, u.display_name, p.commune_code, COALESCE(p.max_distance_km, 0) FROM users u \
+             LEFT JOIN user_profiles p ON p.user_id = u.id WHERE u.id IN ({list})"
+        );
+        let mut q = sqlx::query_as::<_, (i64, String, Option<String>, i64)>(&sql);
+        for id in chunk {
+            q = q.bind(id);
+        }
+        let mut by_id: HashMap<i64, Profile> = q
+            .fetch_all(&db.pool)
+            .await?
+            .into_iter()
+            .map(|(user_id, display_name, commune_code, max_distance_km)| {
+                (user_id, Profile { user_id, display_name, commune_code, max_distance_km, skills: Vec::new() })
+            })
+            .collect();
+        let sql = format!(
+            "SELECT us.user_id, s.id, s.name, s.kind FROM user_skills us JOIN skills s ON s.id = us.skill_id \
+             WHERE us.user_id IN ({list}) ORDER BY us.user_id, s.kind DESC, s.name"
+        );
+        let mut q = sqlx::query_as::<_, (i64, i64, String, String)>(&sql);
+        for id in chunk {
+            q = q.bind(id);
+        }
+        for (user, id, name, kind) in q.fetch_all(&db.pool).await? {
+            if let Some(p) = by_id.get_mut(&user) {
+                p.skills.push((id, name, kind));
+            }
+        }
+        out.extend(chunk.iter().filter_map(|id| by_id.remove(id)));
+    }
+    Ok(out)
 }
 
 /// Saves an activist's own profile (commune checked, skills from the curated list).
@@ -316,14 +340,16 @@ pub async fn recommend(db: &Db, user_id: i64, limit: usize) -> Result<Vec<(Missi
     .bind(user_id)
     .fetch_all(&db.pool)
     .await?;
-    let mut scored = Vec::new();
+    let open: Vec<Mission> = open.into_iter().filter(|m| !joined.contains(&m.id) && m.remaining() > 0).collect();
+    let mut wanted = missions::skills_of(db, &open.iter().map(|m| m.id).collect::<Vec<_>>()).await?;
+    // Missions on the same turf share its facts.
+    let mut zones: HashMap<String, ZoneFacts> = HashMap::new();
+    let mut scored = Vec::with_capacity(open.len());
     for m in open {
-        if joined.contains(&m.id) || m.remaining() == 0 {
-            continue;
+        if !zones.contains_key(&m.turf) {
+            zones.insert(m.turf.clone(), zone_facts(db, &m).await?);
         }
-        let wanted = missions::skills(db, m.id).await?;
-        let zone = zone_facts(db, &m).await?;
-        let s = score(&me, &m, &wanted, &zone);
+        let s = score(&me, &m, &wanted.remove(&m.id).unwrap_or_default(), &zones[&m.turf]);
         scored.push((m, s));
     }
     scored.sort_by(|a, b| b.1.total.total_cmp(&a.1.total).then(a.0.starts_at.cmp(&b.0.starts_at)));
@@ -360,12 +386,14 @@ pub async fn candidates(db: &Db, mission: &Mission, limit: usize) -> Result<Vec<
     };
     let wanted = missions::skills(db, mission.id).await?;
     let zone = zone_facts(db, mission).await?;
-    let mut scored = Vec::new();
-    for id in ids {
-        let p = profile(db, id).await?;
-        let s = score(&p, mission, &wanted, &zone);
-        scored.push((p, s));
-    }
+    let mut scored: Vec<(Profile, Score)> = profiles(db, &ids)
+        .await?
+        .into_iter()
+        .map(|p| {
+            let s = score(&p, mission, &wanted, &zone);
+            (p, s)
+        })
+        .collect();
     scored.sort_by(|a, b| b.1.total.total_cmp(&a.1.total).then(a.0.user_id.cmp(&b.0.user_id)));
     scored.truncate(limit);
     Ok(scored)

@@ -6,6 +6,8 @@
 //! and sign up: every signed-in user (missions hold no personal data; the list of who signed up is shown only to
 //! the mission's coordinators).
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 
 use super::{Method, Turf};
@@ -305,13 +307,27 @@ enum Bind {
 
 /// Skills and causes a mission wants: (id, name, kind).
 pub async fn skills(db: &Db, id: i64) -> Result<Vec<(i64, String, String)>> {
-    Ok(sqlx::query_as(
-        "SELECT s.id, s.name, s.kind FROM mission_skills ms JOIN skills s ON s.id = ms.skill_id \
-         WHERE ms.mission_id = $1 ORDER BY s.kind DESC, s.name",
-    )
-    .bind(id)
-    .fetch_all(&db.pool)
-    .await?)
+    Ok(skills_of(db, &[id]).await?.remove(&id).unwrap_or_default())
+}
+
+/// Skills and causes of several missions, by mission (one query per 500 missions).
+pub async fn skills_of(db: &Db, ids: &[i64]) -> Result<HashMap<i64, Vec<(i64, String, String)>>> {
+    let mut out: HashMap<i64, Vec<(i64, String, String)>> = HashMap::new();
+    for chunk in ids.chunks(500) {
+        let list = (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+        let sql = format!(
+            "SELECT ms.mission_id, s.id, s.name, s.kind FROM mission_skills ms JOIN skills s ON s.id = ms.skill_id \
+             WHERE ms.mission_id IN ({list}) ORDER BY ms.mission_id, s.kind DESC, s.name"
+        );
+        let mut q = sqlx::query_as::<_, (i64, i64, String, String)>(&sql);
+        for id in chunk {
+            q = q.bind(id);
+        }
+        for (mission, id, name, kind) in q.fetch_all(&db.pool).await? {
+            out.entry(mission).or_default().push((id, name, kind));
+        }
+    }
+    Ok(out)
 }
 
 #[derive(Clone, Debug, Serialize, sqlx::FromRow)]
