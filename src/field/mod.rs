@@ -184,14 +184,12 @@ pub async fn zone_name(db: &Db, level: Level, code: &str) -> Result<String> {
             None => code.to_string(),
         },
         Level::Circonscription => match code.split_once('-') {
-            Some((d, n)) => {
+            Some((d, _)) => {
                 let dep: Option<String> = sqlx::query_scalar("SELECT name FROM departements WHERE code = $1")
                     .bind(d)
                     .fetch_optional(&db.pool)
                     .await?;
-                let n: u32 = n.parse().unwrap_or(0);
-                let ord = if n == 1 { "1re".to_string() } else { format!("{n}e") };
-                format!("{}, {ord} circonscription", dep.unwrap_or_else(|| d.to_string()))
+                crate::territory::zone::circonscription_name(&dep.unwrap_or_else(|| d.to_string()), code)
             }
             None => code.to_string(),
         },

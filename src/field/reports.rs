@@ -16,6 +16,7 @@ use crate::db::{Db, now};
 use crate::error::{Error, Result};
 use crate::people::{self, FieldContact, PersonInput};
 use crate::territory::classify::Level;
+use crate::territory::map::format_fr;
 
 /// Reports that count in the knowledge of zones.
 pub const COUNTED: &str = "('ok', 'accepted')";
@@ -473,11 +474,11 @@ impl MethodStats {
 
     /// "4,2" (one decimal).
     pub fn reaction_text(&self) -> String {
-        fr1(self.reaction)
+        format_fr(self.reaction, 1)
     }
 
     pub fn conversations_text(&self) -> String {
-        fr1(self.conversations_per_activist())
+        format_fr(self.conversations_per_activist(), 1)
     }
 
     /// "3 actions, a marché 3 fois sur 3, 38 % de contacts, accueil 4,2/5".
@@ -492,15 +493,10 @@ impl MethodStats {
         if let Some(rate) = self.contact_rate() {
             parts.push(format!("{} de contacts par porte", crate::territory::classify::format_percent(rate.min(1.0))));
         }
-        parts.push(format!("{} conversations par militant·e", fr1(self.conversations_per_activist())));
-        parts.push(format!("accueil {}/5", fr1(self.reaction)));
+        parts.push(format!("{} conversations par militant·e", format_fr(self.conversations_per_activist(), 1)));
+        parts.push(format!("accueil {}/5", format_fr(self.reaction, 1)));
         parts.join(", ")
     }
-}
-
-/// One decimal, French comma.
-pub fn fr1(x: f64) -> String {
-    format!("{x:.1}").replace('.', ",")
 }
 
 /// What the counted reports of a turf say.
