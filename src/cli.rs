@@ -146,6 +146,14 @@ pub enum ImportWhat {
         /// Legal basis (membership, regular_contact, consent); default: the category's usual one.
         #[arg(long)]
         legal_basis: Option<String>,
+        /// Commit batch by batch, letting other writers in between. By default a file of 100,000 rows or more is
+        /// loaded in one transaction with the address book's indexes rebuilt at the end (SQLite): several times
+        /// faster, but the application's other writes wait until it is done.
+        #[arg(long, conflicts_with = "exclusive")]
+        batched: bool,
+        /// Load in one transaction with the indexes rebuilt at the end whatever the file's size (SQLite).
+        #[arg(long)]
+        exclusive: bool,
     },
     /// Import the results of one election round by bureau de vote (national aktiur files, official data.gouv.fr
     /// layouts up to 2017 and from 2024; plain or gzip, UTF-8 or Latin-1). All or nothing: a file with a bad row is
@@ -597,8 +605,10 @@ async fn user_command(app: &App, action: UserAction) -> anyhow::Result<()> {
 async fn import_command(app: &App, what: ImportWhat) -> anyhow::Result<()> {
     use crate::people::csv_import::Category;
     use crate::people::import;
-    let (file, federation, category, legal_basis) = match what {
-        ImportWhat::Contacts { file, federation, category, legal_basis } => (file, federation, category, legal_basis),
+    let (file, federation, category, legal_basis, batched, exclusive) = match what {
+        ImportWhat::Contacts { file, federation, category, legal_basis, batched, exclusive } => {
+            (file, federation, category, legal_basis, batched, exclusive)
+        }
         ImportWhat::Results { file, key, label, kind, round, year } => {
             return import_results_command(app, file, key, label, kind, round, year).await;
         }
@@ -635,6 +645,7 @@ async fn import_command(app: &App, what: ImportWhat) -> anyhow::Result<()> {
         legal_basis,
         origin: import::origin_label(&name),
         actor: None,
+        exclusive: exclusive || (!batched && table.rows.len() >= 100_000),
     };
     let bar = indicatif::ProgressBar::new(table.rows.len() as u64);
     bar.set_style(

@@ -37,6 +37,126 @@ pub fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
+/// Rewrites the schema's `CHECK (x IN (…))` constraints as `CHECK (x = … OR x = …)` (migration 10), by the
+/// procedure SQLite documents for changing constraints that do not touch stored rows (ALTER TABLE, "Making other
+/// kinds of table schema changes"): edit the table's definition in `sqlite_schema`, bump the schema version so
+/// that every connection reads it again, check the database, all in the migration's transaction.
+async fn sqlite_in_checks_as_comparisons(conn: &mut sqlx::AnyConnection) -> anyhow::Result<()> {
+    let tables: Vec<(String, String)> =
+        sqlx::query_as("SELECT name, sql FROM sqlite_schema WHERE type = 'table' AND sql LIKE '%CHECK%'")
+            .fetch_all(&mut *conn)
+            .await?;
+    let changed: Vec<(String, String)> = tables
+        .into_iter()
+        .filter_map(|(name, sql)| {
+            let new = in_checks_as_comparisons(&sql);
+            (new != sql).then_some((name, new))
+        })
+        .collect();
+    if changed.is_empty() {
+        return Ok(());
+    }
+    let version: i64 = sqlx::query_scalar("PRAGMA schema_version").fetch_one(&mut *conn).await?;
+    sqlx::query("PRAGMA writable_schema = ON").execute(&mut *conn).await?;
+    for (name, sql) in &changed {
+        sqlx::query("UPDATE sqlite_schema SET sql = $1 WHERE type = 'table' AND name = $2")
+            .bind(sql)
+            .bind(name)
+            .execute(&mut *conn)
+            .await?;
+    }
+    sqlx::query(&format!("PRAGMA schema_version = {}", version + 1)).execute(&mut *conn).await?;
+    sqlx::query("PRAGMA writable_schema = OFF").execute(&mut *conn).await?;
+    let check: String = sqlx::query_scalar("PRAGMA integrity_check").fetch_one(&mut *conn).await?;
+    anyhow::ensure!(check == "ok", "integrity check after rewriting CHECK constraints: {check}");
+    Ok(())
+}
+
+/// `CHECK (x IN ('a', 'b'))` → `CHECK (x = 'a' OR x = 'b')` in a table definition; anything else is left as is.
+fn in_checks_as_comparisons(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 256);
+    let mut rest = sql;
+    while let Some(at) = rest.find("CHECK (") {
+        let (before, from) = rest.split_at(at);
+        out.push_str(before);
+        let body = &from["CHECK (".len()..];
+        match rewrite_in_list(body) {
+            Some((check, used)) => {
+                out.push_str(&check);
+                rest = &body[used..];
+            }
+            None => {
+                out.push_str("CHECK (");
+                rest = body;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Reads `x IN (v, …))` at the start of `body` (what follows "CHECK ("); gives the rewritten constraint and the
+/// length read; `None` unless every value is an integer or a plain quoted string.
+fn rewrite_in_list(body: &str) -> Option<(String, usize)> {
+    let column_end = body.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))?;
+    let column = &body[..column_end];
+    let after = body[column_end..].strip_prefix(" IN (")?;
+    let list_end = after.find(')')?;
+    let list = &after[..list_end];
+    let tail = &after[list_end + 1..];
+    let closing = tail.len() - tail.trim_start().len();
+    if column.is_empty() || !tail[closing..].starts_with(')') || list.contains('(') {
+        return None;
+    }
+    let values: Vec<&str> = list.split(',').map(str::trim).collect();
+    let literal = |v: &&str| {
+        v.parse::<i64>().is_ok()
+            || (v.len() >= 2 && v.starts_with('\'') && v.ends_with('\'') && !v[1..v.len() - 1].contains('\''))
+    };
+    if !values.iter().all(literal) {
+        return None;
+    }
+    let comparisons: Vec<String> = values.iter().map(|v| format!("{column} = {v}")).collect();
+    let used = column_end + " IN (".len() + list_end + 1 + closing + 1;
+    Some((format!("CHECK ({})", comparisons.join(" OR ")), used))
+}
+
+/// The `VALUES` list of a multi-row insert of `rows` rows: `tuple` is one row, e.g. `(?, ?, 'import', 42)`, where
+/// each `?` is a parameter, bound row after row; the rest is copied as is (constants go in as literals, never
+/// containing `?`). SQLite
+/// gets anonymous `?` (sqlx finds a named parameter such as `$7` by a linear scan of the statement's parameter
+/// names, which makes binding thousands of them quadratic); PostgreSQL gets `$1`, `$2`, …
+pub fn values_list(backend: Backend, tuple: &str, rows: usize) -> String {
+    let width = tuple.matches('?').count();
+    let mut sql = String::with_capacity(rows * (tuple.len() + width * 6 + 2));
+    let mut n = 0;
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        match backend {
+            Backend::Sqlite => sql.push_str(tuple),
+            Backend::Postgres => {
+                for (i, part) in tuple.split('?').enumerate() {
+                    if i > 0 {
+                        n += 1;
+                        sql.push('$');
+                        sql.push_str(&n.to_string());
+                    }
+                    sql.push_str(part);
+                }
+            }
+        }
+    }
+    sql
+}
+
+/// Rows per multi-row statement of `width` parameters each, within both backends' limits (SQLite: 32,766
+/// parameters, PostgreSQL: 65,535).
+pub fn rows_per_statement(width: usize) -> usize {
+    (32_000 / width.max(1)).max(1)
+}
+
 pub struct Migration {
     pub version: i64,
     pub name: &'static str,
@@ -58,6 +178,11 @@ pub const SQLITE_MIGRATIONS: &[Migration] = &[
         name: "zone_explanations",
         sql: include_str!("../migrations/sqlite/0009_zone_explanations.sql"),
     },
+    Migration {
+        version: 10,
+        name: "check_constraints",
+        sql: include_str!("../migrations/sqlite/0010_check_constraints.sql"),
+    },
 ];
 
 pub const POSTGRES_MIGRATIONS: &[Migration] = &[
@@ -73,6 +198,11 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
         version: 9,
         name: "zone_explanations",
         sql: include_str!("../migrations/postgres/0009_zone_explanations.sql"),
+    },
+    Migration {
+        version: 10,
+        name: "check_constraints",
+        sql: include_str!("../migrations/postgres/0010_check_constraints.sql"),
     },
 ];
 
@@ -159,6 +289,11 @@ impl Db {
                     .execute(&mut *tx)
                     .await
                     .with_context(|| format!("migration {} ({}) failed", m.version, m.name))?;
+                if self.backend == Backend::Sqlite && m.name == "check_constraints" {
+                    sqlite_in_checks_as_comparisons(&mut tx)
+                        .await
+                        .with_context(|| format!("migration {} ({}) failed", m.version, m.name))?;
+                }
                 sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
                     .bind(m.version)
                     .bind(m.name)
@@ -218,6 +353,25 @@ impl Db {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn in_list_checks_become_comparisons() {
+        let sql = "CREATE TABLE t (a TEXT NOT NULL CHECK (a IN ('x', 'y',\n 'z')), b BIGINT CHECK (b IN (0, 1)), \
+                   c TEXT CHECK (c <> ''), d TEXT CHECK (d IN (SELECT 1)))";
+        assert_eq!(
+            in_checks_as_comparisons(sql),
+            "CREATE TABLE t (a TEXT NOT NULL CHECK (a = 'x' OR a = 'y' OR a = 'z'), b BIGINT CHECK (b = 0 OR b = 1), \
+             c TEXT CHECK (c <> ''), d TEXT CHECK (d IN (SELECT 1)))"
+        );
+        assert_eq!(in_checks_as_comparisons("CHECK (a IN ('x'"), "CHECK (a IN ('x'");
+    }
+
+    #[test]
+    fn values_lists_number_postgres_parameters_and_leave_sqlite_ones_anonymous() {
+        assert_eq!(values_list(Backend::Sqlite, "(?, 'x', ?)", 2), "(?, 'x', ?), (?, 'x', ?)");
+        assert_eq!(values_list(Backend::Postgres, "(?, 7, ?)", 2), "($1, 7, $2), ($3, 7, $4)");
+        assert_eq!(rows_per_statement(16), 2000);
+    }
+
     use super::*;
 
     fn tables(sql: &str) -> Vec<String> {

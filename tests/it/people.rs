@@ -997,6 +997,50 @@ async fn the_cli_imports_a_file_and_writes_the_rejected_rows_next_to_it() {
             .await
             .unwrap();
     assert_eq!((category.as_str(), phone.as_deref()), ("member", Some("+33611111111")));
+
+    // A load in one transaction (what big files get): same dedupe and merge, and the indexes it rebuilt are all
+    // back, the unique e-mail one enforced.
+    let indexes = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'people'";
+    let before = if t.app.db.backend == terrain::db::Backend::Sqlite { t.count(indexes).await } else { 0 };
+    let second = dir.path().join("sympathisants.csv");
+    std::fs::write(
+        &second,
+        "Prénom;Nom;Courriel;Ville\nAnn;Bou;ANN@example.org;Villeurbanne\nLéa;Roy;lea@example.org;\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_terrain"))
+        .args(["import", "contacts"])
+        .arg(&second)
+        .args(["--federation", "69", "--exclusive", "--database-url", t.db.url()])
+        .env_remove("TERRAIN_SMTP_HOST")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("1 inserted, 1 updated"), "{stdout}");
+    assert_eq!(
+        t.count("SELECT COUNT(*) FROM people WHERE city = 'Villeurbanne' AND email = 'ann@example.org'").await,
+        1
+    );
+    if t.app.db.backend == terrain::db::Backend::Sqlite {
+        assert_eq!(t.count(indexes).await, before);
+        let plan: Vec<(i64, i64, i64, String)> =
+            sqlx::query_as("EXPLAIN QUERY PLAN SELECT id FROM people WHERE federation_id = 1 AND email = 'x'")
+                .fetch_all(&t.app.db.pool)
+                .await
+                .unwrap();
+        assert!(plan.iter().any(|p| p.3.contains("people_email")), "{plan:?}");
+    }
+    let fed = t.federation_id("69").await;
+    let duplicate = sqlx::query(
+        "INSERT INTO people (federation_id, email, category, legal_basis, origin, origin_channel, created_at, \
+         updated_at, last_activity_at) VALUES ($1, 'lea@example.org', 'curious', 'consent', 'x', 'manual', 0, 0, 0)",
+    )
+    .bind(fed)
+    .execute(&t.app.db.pool)
+    .await;
+    assert!(duplicate.is_err(), "the unique e-mail index is back");
+
     // Bad arguments: one clear line, nothing imported.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_terrain"))
         .args(["import", "contacts"])
