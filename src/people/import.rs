@@ -775,19 +775,6 @@ async fn write_batch(
     Ok(outcomes)
 }
 
-/// Rows per bulk statement.
-const CHUNK: usize = 10_000;
-
-/// The rows of a JSON array of arrays given as parameter `$n`, as a table `e` whose column `value` is the row (read
-/// with `e.value ->> i`). One parameter for thousands of rows: binding values one by one costs more than the
-/// database's work, and SQLite and PostgreSQL limit their number.
-fn json_rows(backend: Backend, n: usize) -> String {
-    match backend {
-        Backend::Sqlite => format!("json_each(${n}) AS e"),
-        Backend::Postgres => format!("jsonb_array_elements(${n}::jsonb) AS e(value)"),
-    }
-}
-
 fn json<T: Serialize>(rows: &T) -> Result<String> {
     Ok(serde_json::to_string(rows).map_err(anyhow::Error::from)?)
 }
@@ -823,10 +810,6 @@ async fn insert_people(
     };
     if ids.len() != news.len() {
         return Err(Error::Internal(anyhow::anyhow!("import: {} ids for {} people", ids.len(), news.len())));
-    }
-    if ctx.backend == Backend::Postgres {
-        insert_people_json(conn, ctx, options, news, &ids, t).await?;
-        return Ok(ids);
     }
     let actor = options.actor.map_or("NULL".to_string(), |a| a.to_string());
     let tuple = format!(
@@ -872,68 +855,6 @@ async fn insert_people(
     Ok(ids)
 }
 
-/// PostgreSQL: each chunk of new people as one JSON parameter (binding 17 values a row costs PostgreSQL more than
-/// reading them from JSON: 136 s instead of 95 s for a million people; SQLite is the other way round, its JSON
-/// functions parse the row again for every column read).
-async fn insert_people_json(
-    conn: &mut sqlx::AnyConnection,
-    ctx: &Known,
-    options: &Options,
-    news: &[Draft],
-    ids: &[i64],
-    t: i64,
-) -> Result<()> {
-    let sql = format!(
-        "INSERT INTO people (id, federation_id, section_id, commune_code, first_name, last_name, email, phone, \
-         address, postcode, city, category, legal_basis, origin, origin_channel, collected_by, notes, external_id, \
-         created_at, updated_at, last_activity_at, first_key, last_key) \
-         SELECT CAST(e.value ->> 0 AS BIGINT), $1, CAST(e.value ->> 1 AS BIGINT), e.value ->> 2, e.value ->> 3, \
-         e.value ->> 4, e.value ->> 5, e.value ->> 6, e.value ->> 7, e.value ->> 8, e.value ->> 9, e.value ->> 10, \
-         e.value ->> 11, $2, 'import', $3, e.value ->> 12, e.value ->> 13, $4, $4, $4, e.value ->> 14, \
-         e.value ->> 15 FROM {}",
-        json_rows(ctx.backend, 5)
-    );
-    for (chunk, chunk_ids) in news.chunks(CHUNK).zip(ids.chunks(CHUNK)) {
-        let rows: Vec<_> = chunk
-            .iter()
-            .zip(chunk_ids)
-            .map(|(d, id)| {
-                (
-                    id,
-                    d.section_id,
-                    d.commune_code.as_deref(),
-                    &d.first_name,
-                    &d.last_name,
-                    d.email.as_deref(),
-                    d.phone.as_deref(),
-                    &d.address,
-                    &d.postcode,
-                    &d.city,
-                    d.category,
-                    &d.legal_basis,
-                    &d.notes,
-                    &d.external_id,
-                    super::search::name_key(&d.first_name),
-                    super::search::name_key(&d.last_name),
-                )
-            })
-            .collect();
-        let n = sqlx::query(&sql)
-            .bind(ctx.federation_id)
-            .bind(options.origin.as_str())
-            .bind(options.actor)
-            .bind(t)
-            .bind(json(&rows)?)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
-        if n != chunk.len() as u64 {
-            return Err(Error::Internal(anyhow::anyhow!("import: {n} people inserted out of {}", chunk.len())));
-        }
-    }
-    Ok(())
-}
-
 /// Writes what merging filled in, never overwriting a value (even one written meanwhile by someone else).
 async fn update_person(conn: &mut sqlx::AnyConnection, d: &Draft, t: i64) -> Result<()> {
     let Some((id, updated_at)) = d.stored else { return Ok(()) };
@@ -970,9 +891,6 @@ async fn update_person(conn: &mut sqlx::AnyConnection, d: &Draft, t: i64) -> Res
 
 /// Adds tags a person does not have yet.
 async fn insert_tags(conn: &mut sqlx::AnyConnection, backend: Backend, pairs: &[(i64, &str)]) -> Result<()> {
-    if backend == Backend::Postgres {
-        return insert_tags_json(conn, backend, pairs).await;
-    }
     for chunk in pairs.chunks(db::rows_per_statement(2)) {
         let sql = format!(
             "INSERT INTO person_tags (person_id, tag) VALUES {} ON CONFLICT DO NOTHING",
@@ -989,9 +907,6 @@ async fn insert_tags(conn: &mut sqlx::AnyConnection, backend: Backend, pairs: &[
 
 /// Adds skills a person does not have yet.
 async fn insert_skills(conn: &mut sqlx::AnyConnection, backend: Backend, pairs: &[(i64, i64)]) -> Result<()> {
-    if backend == Backend::Postgres {
-        return insert_skills_json(conn, backend, pairs).await;
-    }
     for chunk in pairs.chunks(db::rows_per_statement(2)) {
         let sql = format!(
             "INSERT INTO person_skills (person_id, skill_id) VALUES {} ON CONFLICT DO NOTHING",
@@ -1015,9 +930,6 @@ async fn insert_events(
     actor: Option<i64>,
     t: i64,
 ) -> Result<()> {
-    if backend == Backend::Postgres {
-        return insert_events_json(conn, backend, ids, summary, actor, t).await;
-    }
     let actor = actor.map_or("NULL".to_string(), |a| a.to_string());
     let tuple = format!("(?, 'imported', ?, {actor}, {t})");
     for chunk in ids.chunks(db::rows_per_statement(2)) {
@@ -1030,53 +942,6 @@ async fn insert_events(
             q = q.bind(*id).bind(summary);
         }
         q.execute(&mut *conn).await?;
-    }
-    Ok(())
-}
-
-/// PostgreSQL: tags as one JSON parameter per chunk (see `insert_people_json`).
-async fn insert_tags_json(conn: &mut sqlx::AnyConnection, backend: Backend, pairs: &[(i64, &str)]) -> Result<()> {
-    let sql = format!(
-        "INSERT INTO person_tags (person_id, tag) SELECT CAST(e.value ->> 0 AS BIGINT), e.value ->> 1 FROM {} \
-         WHERE TRUE ON CONFLICT DO NOTHING",
-        json_rows(backend, 1)
-    );
-    for chunk in pairs.chunks(CHUNK) {
-        sqlx::query(&sql).bind(json(&chunk)?).execute(&mut *conn).await?;
-    }
-    Ok(())
-}
-
-/// PostgreSQL: skills as one JSON parameter per chunk.
-async fn insert_skills_json(conn: &mut sqlx::AnyConnection, backend: Backend, pairs: &[(i64, i64)]) -> Result<()> {
-    let sql = format!(
-        "INSERT INTO person_skills (person_id, skill_id) SELECT CAST(e.value ->> 0 AS BIGINT), \
-         CAST(e.value ->> 1 AS BIGINT) FROM {} WHERE TRUE ON CONFLICT DO NOTHING",
-        json_rows(backend, 1)
-    );
-    for chunk in pairs.chunks(CHUNK) {
-        sqlx::query(&sql).bind(json(&chunk)?).execute(&mut *conn).await?;
-    }
-    Ok(())
-}
-
-/// PostgreSQL: events as one JSON parameter per chunk.
-async fn insert_events_json(
-    conn: &mut sqlx::AnyConnection,
-    backend: Backend,
-    ids: &[i64],
-    summary: &str,
-    actor: Option<i64>,
-    t: i64,
-) -> Result<()> {
-    let sql = format!(
-        "INSERT INTO person_events (person_id, kind, summary, actor_user_id, at) \
-         SELECT CAST(e.value ->> 0 AS BIGINT), 'imported', $1, $2, $3 FROM {}",
-        json_rows(backend, 4)
-    );
-    for chunk in ids.chunks(CHUNK) {
-        let rows: Vec<[i64; 1]> = chunk.iter().map(|id| [*id]).collect();
-        sqlx::query(&sql).bind(summary).bind(actor).bind(t).bind(json(&rows)?).execute(&mut *conn).await?;
     }
     Ok(())
 }
