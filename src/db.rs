@@ -183,6 +183,11 @@ pub const SQLITE_MIGRATIONS: &[Migration] = &[
         name: "check_constraints",
         sql: include_str!("../migrations/sqlite/0010_check_constraints.sql"),
     },
+    Migration {
+        version: 11,
+        name: "recipient_keys",
+        sql: include_str!("../migrations/sqlite/0011_recipient_keys.sql"),
+    },
 ];
 
 pub const POSTGRES_MIGRATIONS: &[Migration] = &[
@@ -203,6 +208,11 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
         version: 10,
         name: "check_constraints",
         sql: include_str!("../migrations/postgres/0010_check_constraints.sql"),
+    },
+    Migration {
+        version: 11,
+        name: "recipient_keys",
+        sql: include_str!("../migrations/postgres/0011_recipient_keys.sql"),
     },
 ];
 

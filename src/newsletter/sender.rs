@@ -582,7 +582,7 @@ async fn claim(db: &Db, campaign_id: i64, worker: &str, purpose: &str, n: i64) -
     if claimed == 0 {
         return Ok(Vec::new());
     }
-    Ok(sqlx::query_as(
+    let recipients: Vec<Recipient> = sqlx::query_as(
         "SELECT r.person_id, r.track, r.attempts, p.email, p.first_name, p.last_name, \
          COALESCE(co.name, p.city) AS commune, \
          (SELECT cs.granted FROM consent_state cs WHERE cs.person_id = p.id AND cs.purpose = $3) AS consent, \
@@ -595,7 +595,21 @@ async fn claim(db: &Db, campaign_id: i64, worker: &str, purpose: &str, n: i64) -
     .bind(worker)
     .bind(purpose)
     .fetch_all(&db.pool)
-    .await?)
+    .await?;
+    if (recipients.len() as u64) < claimed {
+        // Rows whose person was deleted while the audience was frozen (PostgreSQL has no foreign key there, see
+        // migration 11): nobody to write to.
+        sqlx::query(
+            "UPDATE campaign_recipients SET state = 'skipped', detail = 'personne supprimée', lease_until = NULL \
+             WHERE campaign_id = $1 AND worker = $2 AND state = 'sending' \
+             AND NOT EXISTS (SELECT 1 FROM people p WHERE p.id = campaign_recipients.person_id)",
+        )
+        .bind(campaign_id)
+        .bind(worker)
+        .execute(&db.pool)
+        .await?;
+    }
+    Ok(recipients)
 }
 
 /// A messages-per-second cap shared by the connections of a run (0: none).
