@@ -2,7 +2,7 @@
 -- with a trigger per row, which took most of the time (1M recipients: 19 s with both keys, 6 s without, on the
 -- bench machine). The two keys become triggers on the deletions they cascaded (people and campaigns are deleted
 -- rarely, recipients inserted by the million). A person deleted while an audience is being frozen can leave a row
--- without a person: the sender skips such rows (and housekeeping removes them).
+-- without a person: the sender marks such rows skipped ("personne supprimée").
 ALTER TABLE campaign_recipients DROP CONSTRAINT IF EXISTS campaign_recipients_person_id_fkey;
 ALTER TABLE campaign_recipients DROP CONSTRAINT IF EXISTS campaign_recipients_campaign_id_fkey;
 
