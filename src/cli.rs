@@ -147,8 +147,8 @@ pub enum ImportWhat {
         #[arg(long)]
         legal_basis: Option<String>,
         /// Commit batch by batch, letting other writers in between. By default a file of 100,000 rows or more is
-        /// loaded in one transaction with the address book's indexes rebuilt at the end (SQLite): several times
-        /// faster, but the application's other writes wait until it is done.
+        /// loaded in one transaction with the people table's indexes rebuilt at the end (SQLite): faster, but the
+        /// application's other writes wait until it is done.
         #[arg(long, conflicts_with = "exclusive")]
         batched: bool,
         /// Load in one transaction with the indexes rebuilt at the end whatever the file's size (SQLite).
