@@ -172,17 +172,13 @@ pub async fn load(db: &Db, dir: Option<&Path>) -> anyhow::Result<Report> {
         .iter()
         .filter(|c| c["type"] == "commune-actuelle" || c["type"] == "arrondissement-municipal")
         .collect();
-    const COLS: usize = 8;
     for chunk in kept.chunks(500) {
-        let values: Vec<String> = (0..chunk.len())
-            .map(|i| format!("({})", (1..=COLS).map(|c| format!("${}", i * COLS + c)).collect::<Vec<_>>().join(", ")))
-            .collect();
         let sql = format!(
             "INSERT INTO communes (code, name, kind, departement_code, population, postcodes, parent_code, federation_id) \
              VALUES {} ON CONFLICT (code) DO UPDATE SET name = excluded.name, kind = excluded.kind, \
              departement_code = excluded.departement_code, population = excluded.population, postcodes = excluded.postcodes, \
              parent_code = excluded.parent_code, federation_id = excluded.federation_id",
-            values.join(", ")
+            crate::db::values_list(db.backend, "(?, ?, ?, ?, ?, ?, ?, ?)", chunk.len())
         );
         let mut q = sqlx::query(&sql);
         for c in chunk {
@@ -206,11 +202,9 @@ pub async fn load(db: &Db, dir: Option<&Path>) -> anyhow::Result<Report> {
         let links: Vec<_> = links.iter().filter(|l| known.contains(l["commune"].as_str())).collect();
         sqlx::query("DELETE FROM commune_circonscriptions").execute(&mut *tx).await?;
         for chunk in links.chunks(1000) {
-            let values: Vec<String> =
-                (0..chunk.len()).map(|i| format!("(${}, ${}, ${})", i * 3 + 1, i * 3 + 2, i * 3 + 3)).collect();
             let sql = format!(
                 "INSERT INTO commune_circonscriptions (commune_code, circonscription, rang) VALUES {} ON CONFLICT DO NOTHING",
-                values.join(", ")
+                crate::db::values_list(db.backend, "(?, ?, ?)", chunk.len())
             );
             let mut q = sqlx::query(&sql);
             for l in chunk {
