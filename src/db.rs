@@ -188,6 +188,11 @@ pub const SQLITE_MIGRATIONS: &[Migration] = &[
         name: "recipient_keys",
         sql: include_str!("../migrations/sqlite/0011_recipient_keys.sql"),
     },
+    Migration {
+        version: 12,
+        name: "person_contacts",
+        sql: include_str!("../migrations/sqlite/0012_person_contacts.sql"),
+    },
 ];
 
 pub const POSTGRES_MIGRATIONS: &[Migration] = &[
@@ -213,6 +218,11 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
         version: 11,
         name: "recipient_keys",
         sql: include_str!("../migrations/postgres/0011_recipient_keys.sql"),
+    },
+    Migration {
+        version: 12,
+        name: "person_contacts",
+        sql: include_str!("../migrations/postgres/0012_person_contacts.sql"),
     },
 ];
 

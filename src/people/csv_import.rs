@@ -16,6 +16,8 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
+use super::contacts;
+
 // ---------------------------------------------------------------------------------------------------------------------
 // Decoding
 // ---------------------------------------------------------------------------------------------------------------------
@@ -301,8 +303,9 @@ impl Field {
 #[derive(Clone, Copy, PartialEq)]
 enum Rank {
     Primary,
-    /// `primary_address2` is the address only when there is no `primary_address1`; `email2` only when there is no
-    /// `email`. A mobile column is always a phone column too (the first filled number of a row wins).
+    /// `primary_address2` is the address only when there is no `primary_address1`. A further e-mail or phone
+    /// column (`email2`, a mobile) is always mapped too: the row's first filled value is the person's, the others
+    /// are kept as further ones.
     Fallback,
 }
 
@@ -327,11 +330,26 @@ fn header_field(folded: &str) -> Option<(Field, Rank)> {
         | "adresseelectronique"
         | "emailaddress"
         | "email1" => (Email, Primary),
-        "email2" | "email3" | "email4" => (Email, Fallback),
+        "email2" | "email3" | "email4" | "email5" | "autreemail" | "autreadressemail" | "emailpro"
+        | "emailprofessionnel" | "workemail" => (Email, Fallback),
         "telephone" | "tel" | "telfixe" | "telephonefixe" | "fixe" | "numerodetelephone" | "phone" | "phonenumber"
         | "telephonenumber" => (Phone, Primary),
-        "portable" | "mobile" | "telportable" | "telephoneportable" | "telmobile" | "telephonemobile"
-        | "cellulaire" | "gsm" | "mobilenumber" | "mobilephone" | "cellphone" => (Phone, Fallback),
+        "portable"
+        | "mobile"
+        | "telportable"
+        | "telephoneportable"
+        | "telmobile"
+        | "telephonemobile"
+        | "cellulaire"
+        | "gsm"
+        | "mobilenumber"
+        | "mobilephone"
+        | "cellphone"
+        | "workphonenumber"
+        | "telpro"
+        | "telephonepro"
+        | "telephoneprofessionnel"
+        | "workphone" => (Phone, Fallback),
         "adresse" | "adressepostale" | "adresse1" | "rue" | "address" | "address1" | "addressline1" | "street"
         | "primaryaddress1" => (Address, Primary),
         "adresse2" | "complementdadresse" | "address2" | "addressline2" | "primaryaddress2" => (Address, Fallback),
@@ -352,21 +370,21 @@ fn header_field(folded: &str) -> Option<(Field, Rank)> {
 /// Guesses the field of each header: case/accent/space/punctuation-insensitive matching of French and English
 /// headers and of the NationBuilder people export headers. Unknown headers → [`Field::Ignore`].
 ///
-/// Each field is given to at most one column, the first that matches, so that a file with `email1`, `email2`
-/// does not import two addresses into one. Stand-in headers ([`Rank::Fallback`]: second address line, second
-/// e-mail) only get their field if no column names it outright, whatever the column order. The exception is the
-/// phone: mobile columns map to it as well, and each row keeps its first non-empty number.
+/// Each field is given to at most one column, the first that matches. Stand-in headers ([`Rank::Fallback`]: second
+/// address line) only get their field if no column names it outright, whatever the column order. The exceptions are
+/// lists: every e-mail column (`email`, `email1` to `email4`) and every phone column (fixed, mobile, work) is mapped,
+/// each row's first value being the person's first address or number and the others further ones; several tag or
+/// skill/cause columns are merged.
 pub fn guess_mapping(headers: &[String]) -> Vec<Field> {
     let guesses: Vec<Option<(Field, Rank)>> = headers.iter().map(|h| header_field(&fold(h))).collect();
     let mut mapping = vec![Field::Ignore; headers.len()];
     let mut taken = [false; Field::ALL.len()];
     for pass in [Rank::Primary, Rank::Fallback] {
         for (column, guess) in guesses.iter().enumerate() {
-            // A mobile column always goes with the phone: each row keeps the first number it has (NationBuilder
-            // exports often fill only `mobile_number`). Several tag or skill/cause columns are merged.
             if let Some((field, rank)) = *guess
                 && rank == pass
-                && (!taken[field as usize] || matches!(field, Field::Phone | Field::Tags | Field::Skills))
+                && (!taken[field as usize]
+                    || matches!(field, Field::Email | Field::Phone | Field::Tags | Field::Skills))
             {
                 taken[field as usize] = true;
                 mapping[column] = field;
@@ -601,6 +619,12 @@ pub struct Candidate {
     pub email: Option<String>,
     /// E.164, by [`normalise_phone`].
     pub phone: Option<String>,
+    /// Further addresses of the row (other e-mail columns), normalised, without repeats.
+    #[serde(default)]
+    pub other_emails: Vec<String>,
+    /// Further numbers of the row (mobile, work…), E.164, without repeats.
+    #[serde(default)]
+    pub other_phones: Vec<String>,
     pub address: String,
     /// Five digits, or empty.
     pub postcode: String,
@@ -680,18 +704,35 @@ pub fn validate_row(mapping: &[Field], row: &Row) -> Result<Candidate, Vec<Strin
     check_length(&mut errors, &candidate.first_name, MAX_NAME_CHARS, "prénom trop long");
     check_length(&mut errors, &candidate.last_name, MAX_NAME_CHARS, "nom trop long");
 
-    if let Some(email) = first(Field::Email) {
+    let mut emails: Vec<String> = Vec::new();
+    for &email in &values[Field::Email as usize] {
         match normalise_email(email) {
-            Some(email) => candidate.email = Some(email),
+            Some(email) if emails.contains(&email) => {}
+            Some(email) => emails.push(email),
             None => errors.push(format!("adresse e-mail invalide : {}", quote(email))),
         }
     }
-    if let Some(phone) = first(Field::Phone) {
+    let mut phones: Vec<String> = Vec::new();
+    for &phone in &values[Field::Phone as usize] {
         match normalise_phone(phone) {
-            Some(phone) => candidate.phone = Some(phone),
+            Some(phone) if phones.contains(&phone) => {}
+            Some(phone) => phones.push(phone),
             None => errors.push(format!("téléphone invalide : {}", quote(phone))),
         }
     }
+    if emails.len() > 1 + contacts::MAX_OTHERS {
+        errors.push(format!("trop d'adresses e-mail ({} au plus)", 1 + contacts::MAX_OTHERS));
+    }
+    if phones.len() > 1 + contacts::MAX_OTHERS {
+        errors.push(format!("trop de numéros de téléphone ({} au plus)", 1 + contacts::MAX_OTHERS));
+    }
+    // The first address and number of the row are the person's; the others are kept as further ones.
+    let mut emails = emails.into_iter();
+    candidate.email = emails.next();
+    candidate.other_emails = emails.collect();
+    let mut phones = phones.into_iter();
+    candidate.phone = phones.next();
+    candidate.other_phones = phones.collect();
     // A filled but refused name, e-mail or phone has its own error already.
     if ![Field::FirstName, Field::LastName, Field::FullName, Field::Email, Field::Phone]
         .iter()
@@ -1327,7 +1368,7 @@ mod tests {
         assert_eq!(
             guess_mapping(&headers),
             vec![
-                ExternalId, FirstName, Ignore, LastName, Email, Ignore, Ignore, Phone, Phone, Ignore, Address, Ignore,
+                ExternalId, FirstName, Ignore, LastName, Email, Email, Email, Phone, Phone, Phone, Address, Ignore,
                 City, Ignore, Postcode, Ignore, Tags, Notes, Ignore
             ]
         );
@@ -1343,11 +1384,12 @@ mod tests {
         // The second address line is the address only without a first line.
         assert_eq!(guess_mapping(&strings(&["primary_address2"])), vec![Address]);
         assert_eq!(guess_mapping(&strings(&["primary_address2", "primary_address1"])), vec![Ignore, Address]);
-        // Each field once: the first matching column wins.
+        // Each field once: the first matching column wins; but every e-mail column is kept.
         assert_eq!(
             guess_mapping(&strings(&["Email", "Courriel", "Ville", "Commune"])),
-            vec![Email, Ignore, City, Ignore]
+            vec![Email, Email, City, Ignore]
         );
+        assert_eq!(guess_mapping(&strings(&["email2", "E-mail pro", "Tél. pro"])), vec![Email, Email, Phone]);
         // Our own rejects columns mean nothing.
         assert_eq!(guess_mapping(&strings(&["ligne", "erreurs", ""])), vec![Ignore, Ignore, Ignore]);
     }
@@ -1565,6 +1607,8 @@ mod tests {
                 last_name: "Dupré de la Tour".into(),
                 email: Some("helene.dupre@example.fr".into()),
                 phone: Some("+33612345678".into()),
+                other_emails: Vec::new(),
+                other_phones: Vec::new(),
                 address: "12 rue de la Paix".into(),
                 postcode: "01000".into(),
                 city: "Bourg-en-Bresse".into(),
@@ -1729,6 +1773,31 @@ mod tests {
         assert_eq!(c.address, "12 rue de la Paix, Bât. B");
         assert_eq!(c.notes, "Note 1\nNote 2");
         assert_eq!(c.email.as_deref(), Some("jean@example.fr"), "the first non-empty e-mail cell");
+    }
+
+    #[test]
+    fn further_emails_and_phones_are_kept_in_order_without_repeats() {
+        use Field::*;
+        let mapping = [LastName, Email, Email, Email, Phone, Phone, Phone];
+        let cells =
+            ["Dupont", "", "Jean@Example.fr", "jean.pro@travail.fr", "06 12 34 56 78", "0612345678", "01 23 45 67 89"];
+        let c = validate_row(&mapping, &row(2, &cells)).unwrap();
+        assert_eq!(c.email.as_deref(), Some("jean@example.fr"));
+        assert_eq!(c.other_emails, strings(&["jean.pro@travail.fr"]));
+        assert_eq!(c.phone.as_deref(), Some("+33612345678"));
+        assert_eq!(c.other_phones, strings(&["+33123456789"]), "the same number twice is one number");
+        // A repeated address (any case) is one address.
+        let c = validate_row(&mapping, &row(2, &["Dupont", "a@b.fr", "A@B.FR", "", "", "", ""])).unwrap();
+        assert!(c.other_emails.is_empty());
+        // Every further value is checked like the first.
+        let errors =
+            validate_row(&mapping, &row(2, &["Dupont", "a@b.fr", "pas-une-adresse", "", "", "12", ""])).unwrap_err();
+        assert_eq!(errors, ["adresse e-mail invalide : « pas-une-adresse »", "téléphone invalide : « 12 »"]);
+        // A list pasted by mistake.
+        let many: Vec<String> = (0..12).map(|i| format!("p{i}@x.fr")).collect();
+        let mapping = vec![Email; many.len()];
+        let errors = validate_row(&mapping, &Row { line: 2, cells: many }).unwrap_err();
+        assert_eq!(errors, ["trop d'adresses e-mail (11 au plus)"]);
     }
 
     #[test]

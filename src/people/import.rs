@@ -137,14 +137,34 @@ struct Known {
 }
 
 impl Known {
-    /// Dedupe: the person with the row's e-mail, else the first one with its phone.
+    /// Dedupe: the person with one of the row's e-mail addresses (in the row's order), else the first one with one
+    /// of its phones.
     fn lookup(&self, c: &Candidate) -> Option<Key> {
-        if let Some(email) = &c.email
-            && let Some(key) = self.emails.get(email)
-        {
+        let emails = c.email.iter().chain(&c.other_emails);
+        if let Some(key) = emails.filter_map(|e| self.emails.get(e)).next() {
             return Some(*key);
         }
-        c.phone.as_ref().and_then(|p| self.phones.get(p).copied())
+        c.phone.iter().chain(&c.other_phones).find_map(|p| self.phones.get(p).copied())
+    }
+
+    /// Every stored person the row's addresses and phones point to.
+    fn stored_hits(&self, c: &Candidate, out: &mut Vec<i64>) {
+        let emails = c.email.iter().chain(&c.other_emails).filter_map(|e| self.emails.get(e));
+        let phones = c.phone.iter().chain(&c.other_phones).filter_map(|p| self.phones.get(p));
+        out.extend(emails.chain(phones).filter_map(|k| match k {
+            Key::Stored(id) => Some(*id),
+            Key::New(_) => None,
+        }));
+    }
+
+    /// Records that the person `key` has these addresses and phones (an address already someone's stays theirs).
+    fn note_person(&mut self, d: &Draft, key: Key) {
+        for e in d.email.iter().chain(&d.other_emails) {
+            self.emails.entry(e.clone()).or_insert(key);
+        }
+        for p in d.phone.iter().chain(&d.other_phones) {
+            self.note_phone(p, key);
+        }
     }
 
     fn note_phone(&mut self, phone: &str, key: Key) {
@@ -168,6 +188,16 @@ impl Known {
             self.note_phone(&p, Key::Stored(id));
         }
     }
+
+    /// A further address or phone of a stored person of the federation (`person_contacts`).
+    fn note_other(&mut self, id: i64, kind: &str, value: String) {
+        match kind {
+            "email" => {
+                self.emails.insert(value, Key::Stored(id));
+            }
+            _ => self.note_phone(&value, Key::Stored(id)),
+        }
+    }
 }
 
 /// A valid row, with what the database told about it.
@@ -188,6 +218,10 @@ struct Draft {
     last_name: String,
     email: Option<String>,
     phone: Option<String>,
+    /// Further addresses and phones; the ones after `stored_others` are to insert.
+    other_emails: Vec<String>,
+    other_phones: Vec<String>,
+    stored_others: (usize, usize),
     address: String,
     postcode: String,
     city: String,
@@ -232,6 +266,9 @@ impl Draft {
             last_name: c.last_name.clone(),
             email: c.email.clone(),
             phone: c.phone.clone(),
+            other_emails: c.other_emails.clone(),
+            other_phones: c.other_phones.clone(),
+            stored_others: (0, 0),
             address: c.address.clone(),
             postcode: c.postcode.clone(),
             city: c.city.clone(),
@@ -248,18 +285,37 @@ impl Draft {
         }
     }
 
-    /// Merges a row: only empty fields are filled, tags and skills are added. True when something changed.
-    fn merge(&mut self, item: &Item) -> bool {
+    /// Merges a row: only empty fields are filled; tags, skills, addresses and phones the person does not have yet
+    /// are added (an address is only taken when `free` says it is nobody else's). True when something changed.
+    fn merge(&mut self, item: &Item, free: impl Fn(&str) -> bool) -> bool {
         let c = &item.candidate;
         let had_commune = self.commune_code.is_some();
         let mut changed = fill(&mut self.first_name, &c.first_name);
         changed |= fill(&mut self.last_name, &c.last_name);
-        if self.email.is_none() && c.email.is_some() {
-            self.email = c.email.clone();
+        for e in c.email.iter().chain(&c.other_emails) {
+            if self.email.as_ref() == Some(e) || self.other_emails.contains(e) || !free(e) {
+                continue;
+            }
+            if self.email.is_none() {
+                self.email = Some(e.clone());
+            } else if self.other_emails.len() < super::contacts::MAX_OTHERS {
+                self.other_emails.push(e.clone());
+            } else {
+                continue;
+            }
             changed = true;
         }
-        if self.phone.is_none() && c.phone.is_some() {
-            self.phone = c.phone.clone();
+        for p in c.phone.iter().chain(&c.other_phones) {
+            if self.phone.as_ref() == Some(p) || self.other_phones.contains(p) {
+                continue;
+            }
+            if self.phone.is_none() {
+                self.phone = Some(p.clone());
+            } else if self.other_phones.len() < super::contacts::MAX_OTHERS {
+                self.other_phones.push(p.clone());
+            } else {
+                continue;
+            }
             changed = true;
         }
         changed |= fill(&mut self.address, &c.address);
@@ -501,7 +557,8 @@ fn is_suppressed(resolver: &Resolver, c: &Candidate) -> bool {
         mac.update(value.as_bytes());
         <[u8; 32]>::try_from(mac.finalize().into_bytes().as_slice()).is_ok_and(|h| resolver.suppressed.contains(&h))
     };
-    c.email.as_ref().is_some_and(|e| listed("email", e)) || c.phone.as_ref().is_some_and(|p| listed("phone", p))
+    c.email.iter().chain(&c.other_emails).any(|e| listed("email", e))
+        || c.phone.iter().chain(&c.other_phones).any(|p| listed("phone", p))
 }
 
 type Resolved = (Option<String>, Option<i64>, Vec<i64>);
@@ -567,12 +624,26 @@ async fn load_people(conn: &mut sqlx::AnyConnection, ctx: &mut Known) -> Result<
     for (id, email, phone) in rows {
         ctx.note_stored(id, ctx.federation_id, email, phone);
     }
+    let sql = match ctx.backend {
+        Backend::Sqlite => {
+            "SELECT json_group_array(json_array(person_id, kind, value)) FROM person_contacts WHERE federation_id = $1"
+        }
+        Backend::Postgres => {
+            "SELECT COALESCE(json_agg(json_build_array(person_id, kind, value))::text, '[]') FROM person_contacts \
+             WHERE federation_id = $1"
+        }
+    };
+    let text: String = sqlx::query_scalar(sql).bind(ctx.federation_id).fetch_one(&mut *conn).await?;
+    let others: Vec<(i64, String, String)> = serde_json::from_str(&text).map_err(anyhow::Error::from)?;
+    for (id, kind, value) in others {
+        ctx.note_other(id, &kind, value);
+    }
     ctx.max_id = max_id.unwrap_or(0);
     Ok(())
 }
 
 /// A stored person as `read_drafts` reads them: id, updated_at, section_id, commune_code, first_name, last_name,
-/// email, phone, address, postcode, city, notes, external_id, tags, skills.
+/// email, phone, address, postcode, city, notes, external_id, tags, skills, further (kind, value).
 type StoredRow = (
     i64,
     i64,
@@ -589,6 +660,7 @@ type StoredRow = (
     String,
     Vec<String>,
     Vec<i64>,
+    Vec<(String, String)>,
 );
 
 /// The stored people (with their tags and skills) the rows of a batch may merge into; `None` if one of them is
@@ -602,14 +674,18 @@ async fn read_drafts(conn: &mut sqlx::AnyConnection, ctx: &Known, ids: &[i64]) -
             "SELECT json_group_array(json_array(p.id, p.updated_at, p.section_id, p.commune_code, p.first_name, \
              p.last_name, p.email, p.phone, p.address, p.postcode, p.city, p.notes, p.external_id, \
              json((SELECT json_group_array(t.tag) FROM person_tags t WHERE t.person_id = p.id)), \
-             json((SELECT json_group_array(s.skill_id) FROM person_skills s WHERE s.person_id = p.id)))) \
+             json((SELECT json_group_array(s.skill_id) FROM person_skills s WHERE s.person_id = p.id)), \
+             json((SELECT json_group_array(json_array(c.kind, c.value)) FROM (SELECT kind, value FROM person_contacts \
+             WHERE person_id = p.id ORDER BY created_at, value) c)))) \
              FROM people p WHERE p.id IN (SELECT value FROM json_each($1))"
         }
         Backend::Postgres => {
             "SELECT COALESCE(json_agg(json_build_array(p.id, p.updated_at, p.section_id, p.commune_code, p.first_name, \
              p.last_name, p.email, p.phone, p.address, p.postcode, p.city, p.notes, p.external_id, \
              (SELECT COALESCE(json_agg(t.tag), '[]') FROM person_tags t WHERE t.person_id = p.id), \
-             (SELECT COALESCE(json_agg(s.skill_id), '[]') FROM person_skills s WHERE s.person_id = p.id)))::text, '[]') \
+             (SELECT COALESCE(json_agg(s.skill_id), '[]') FROM person_skills s WHERE s.person_id = p.id), \
+             (SELECT COALESCE(json_agg(json_build_array(c.kind, c.value) ORDER BY c.created_at, c.value), '[]') \
+             FROM person_contacts c WHERE c.person_id = p.id)))::text, '[]') \
              FROM people p WHERE p.id IN (SELECT CAST(value AS BIGINT) FROM jsonb_array_elements_text($1::jsonb))"
         }
     };
@@ -621,6 +697,13 @@ async fn read_drafts(conn: &mut sqlx::AnyConnection, ctx: &Known, ids: &[i64]) -
     Ok(Some(
         rows.into_iter()
             .map(|r| {
+                let (mut other_emails, mut other_phones) = (Vec::new(), Vec::new());
+                for (kind, value) in r.15 {
+                    match kind.as_str() {
+                        "email" => other_emails.push(value),
+                        _ => other_phones.push(value),
+                    }
+                }
                 let draft = Draft {
                     stored: Some((r.0, r.1)),
                     section_id: r.2,
@@ -629,6 +712,9 @@ async fn read_drafts(conn: &mut sqlx::AnyConnection, ctx: &Known, ids: &[i64]) -
                     last_name: r.5,
                     email: r.6,
                     phone: r.7,
+                    stored_others: (other_emails.len(), other_phones.len()),
+                    other_emails,
+                    other_phones,
                     address: r.8,
                     postcode: r.9,
                     city: r.10,
@@ -671,13 +757,7 @@ async fn write_batch(
     let mut stored = loop {
         let mut ids: Vec<i64> = Vec::new();
         for item in items {
-            let c = &item.candidate;
-            let hits =
-                [c.email.as_ref().and_then(|e| ctx.emails.get(e)), c.phone.as_ref().and_then(|p| ctx.phones.get(p))];
-            ids.extend(hits.into_iter().flatten().filter_map(|k| match k {
-                Key::Stored(id) => Some(*id),
-                Key::New(_) => None,
-            }));
+            ctx.stored_hits(&item.candidate, &mut ids);
         }
         ids.sort_unstable();
         ids.dedup();
@@ -696,14 +776,10 @@ async fn write_batch(
     for item in items {
         let c = &item.candidate;
         let Some(key) = ctx.lookup(c) else {
-            let key = Key::New(news.len());
-            if let Some(e) = &c.email {
-                ctx.emails.insert(e.clone(), key);
-            }
-            if let Some(p) = &c.phone {
-                ctx.note_phone(p, key);
-            }
-            news.push(Draft::new(c, options, item));
+            // None of the row's addresses is known: they are all this new person's.
+            let draft = Draft::new(c, options, item);
+            ctx.note_person(&draft, Key::New(news.len()));
+            news.push(draft);
             outcomes.push(Outcome::Inserted);
             continue;
         };
@@ -713,15 +789,9 @@ async fn write_batch(
                 .get_mut(&id)
                 .ok_or_else(|| Error::Internal(anyhow::anyhow!("import: person {id} was not read")))?,
         };
-        let (had_email, had_phone) = (draft.email.is_some(), draft.phone.is_some());
-        if draft.merge(item) {
-            let (email, phone) = (draft.email.clone(), draft.phone.clone());
-            if !had_email && let Some(e) = email {
-                ctx.emails.insert(e, key);
-            }
-            if !had_phone && let Some(p) = phone {
-                ctx.note_phone(&p, key);
-            }
+        let emails = &ctx.emails;
+        if draft.merge(item, |e| emails.get(e).is_none_or(|k| *k == key)) {
+            ctx.note_person(draft, key);
             completed.push(key);
             outcomes.push(Outcome::Updated);
         } else {
@@ -750,6 +820,14 @@ async fn write_batch(
     }
     insert_tags(conn, ctx.backend, &tags).await?;
     insert_skills(conn, ctx.backend, &skills).await?;
+    let mut others: Vec<(i64, &str, &str)> = Vec::new();
+    let drafts = news.iter().enumerate().map(|(i, d)| (ids[i], d)).chain(stored.iter().map(|(id, d)| (*id, d)));
+    for (id, d) in drafts {
+        let (emails, phones) = d.stored_others;
+        others.extend(d.other_emails[emails..].iter().map(|e| (id, "email", e.as_str())));
+        others.extend(d.other_phones[phones..].iter().map(|p| (id, "phone", p.as_str())));
+    }
+    insert_others(conn, ctx, &others, t).await?;
     // Timeline: the additions, then the completions in row order (a person's events stay in order).
     let added = format!("Ajout par {}", options.origin);
     insert_events(conn, ctx.backend, &ids, &added, options.actor, t).await?;
@@ -759,16 +837,19 @@ async fn write_batch(
 
     // The people of this batch are stored now.
     for (i, d) in news.iter().enumerate() {
-        if let Some(e) = &d.email
-            && let Some(k) = ctx.emails.get_mut(e)
-        {
-            *k = Key::Stored(ids[i]);
+        for e in d.email.iter().chain(&d.other_emails) {
+            if let Some(k) = ctx.emails.get_mut(e)
+                && *k == Key::New(i)
+            {
+                *k = Key::Stored(ids[i]);
+            }
         }
-        if let Some(p) = &d.phone
-            && let Some(k) = ctx.phones.get_mut(p)
-            && *k == Key::New(i)
-        {
-            *k = Key::Stored(ids[i]);
+        for p in d.phone.iter().chain(&d.other_phones) {
+            if let Some(k) = ctx.phones.get_mut(p)
+                && *k == Key::New(i)
+            {
+                *k = Key::Stored(ids[i]);
+            }
         }
     }
     if let Some(max) = ids.iter().max() {
@@ -901,6 +982,24 @@ async fn insert_tags(conn: &mut sqlx::AnyConnection, backend: Backend, pairs: &[
         let mut q = sqlx::query(&sql);
         for (id, tag) in chunk {
             q = q.bind(*id).bind(*tag);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Adds further addresses and phones (person, kind, value). An address someone else took meanwhile is left to them.
+async fn insert_others(conn: &mut sqlx::AnyConnection, ctx: &Known, rows: &[(i64, &str, &str)], t: i64) -> Result<()> {
+    let tuple = format!("(?, {}, ?, ?, {t})", ctx.federation_id);
+    for chunk in rows.chunks(db::rows_per_statement(3)) {
+        let sql = format!(
+            "INSERT INTO person_contacts (person_id, federation_id, kind, value, created_at) VALUES {} \
+             ON CONFLICT DO NOTHING",
+            db::values_list(ctx.backend, &tuple, chunk.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for (id, kind, value) in chunk {
+            q = q.bind(*id).bind(*kind).bind(*value);
         }
         q.execute(&mut *conn).await?;
     }
@@ -1254,15 +1353,48 @@ mod tests {
             tags: vec!["marché".into(), "Marché".into()],
             ..Candidate::default()
         };
-        assert!(d.merge(&item(second.clone(), Some("69266"), Some(7), &[3, 5])));
+        assert!(d.merge(&item(second.clone(), Some("69266"), Some(7), &[3, 5]), |_| true));
         assert_eq!(d.first_name, "Hélène", "never overwritten");
         assert_eq!(d.last_name, "Dupré");
         assert_eq!(d.phone.as_deref(), Some("+33612345678"));
         assert_eq!((d.commune_code.as_deref(), d.section_id), (Some("69266"), Some(7)));
         assert_eq!(d.tags, ["marché", "Marché"], "tags compare exactly, as the table's key does");
         assert_eq!(d.skills, [3, 5]);
-        assert!(!d.merge(&item(second, Some("69123"), Some(8), &[5])), "the same row again changes nothing");
+        assert!(!d.merge(&item(second, Some("69123"), Some(8), &[5]), |_| true), "the same row again changes nothing");
         assert_eq!((d.commune_code.as_deref(), d.section_id), (Some("69266"), Some(7)));
+    }
+
+    #[test]
+    fn merging_adds_further_addresses_and_phones_that_are_free() {
+        let first = Candidate {
+            email: Some("a@example.org".into()),
+            phone: Some("+33612345678".into()),
+            ..Candidate::default()
+        };
+        let mut d = Draft::new(&first, &options(), &item(first.clone(), None, None, &[]));
+        let second = Candidate {
+            email: Some("a@example.org".into()),
+            other_emails: vec!["b@example.org".into(), "taken@example.org".into()],
+            phone: Some("+33123456789".into()),
+            other_phones: vec!["+33612345678".into()],
+            ..Candidate::default()
+        };
+        assert!(d.merge(&item(second.clone(), None, None, &[]), |e| e != "taken@example.org"));
+        assert_eq!(d.email.as_deref(), Some("a@example.org"), "the first address stays first");
+        assert_eq!(d.other_emails, ["b@example.org"], "someone else's address is left to them");
+        assert_eq!(d.phone.as_deref(), Some("+33612345678"));
+        assert_eq!(d.other_phones, ["+33123456789"]);
+        assert!(!d.merge(&item(second, None, None, &[]), |e| e != "taken@example.org"), "nothing new the second time");
+        // A person without an address gets the row's first free one as theirs.
+        let bare = Candidate { last_name: "Martin".into(), ..Candidate::default() };
+        let mut d = Draft::new(&bare, &options(), &item(bare.clone(), None, None, &[]));
+        let row = Candidate {
+            email: Some("taken@example.org".into()),
+            other_emails: vec!["c@example.org".into()],
+            ..Candidate::default()
+        };
+        assert!(d.merge(&item(row, None, None, &[]), |e| e != "taken@example.org"));
+        assert_eq!((d.email.as_deref(), d.other_emails.len()), (Some("c@example.org"), 0));
     }
 
     #[test]
@@ -1270,7 +1402,7 @@ mod tests {
         let c = Candidate { last_name: "Martin".into(), ..Candidate::default() };
         let mut d = Draft::new(&c, &options(), &item(c.clone(), Some("69259"), None, &[]));
         d.stored = Some((1, 0));
-        assert!(!d.merge(&item(c, Some("69266"), Some(7), &[])));
+        assert!(!d.merge(&item(c, Some("69266"), Some(7), &[]), |_| true));
         assert_eq!((d.commune_code.as_deref(), d.section_id, d.dirty), (Some("69259"), None, false));
     }
 

@@ -5,6 +5,7 @@
 //! only handed out by [`get`]. Phone numbers and notes are shown only to roles with [`Perm::ContactDetails`].
 
 pub mod consent;
+pub mod contacts;
 pub mod csv_import;
 pub mod import;
 pub mod register;
@@ -73,21 +74,9 @@ impl Person {
         legal_basis_label(&self.legal_basis)
     }
 
-    /// The phone as French people write it: "06 12 34 56 78" for French numbers, E.164 otherwise.
+    /// The phone as French people write it (see [`phone_display`]).
     pub fn phone_display(&self) -> String {
-        match self.phone.as_deref() {
-            Some(p) if p.starts_with("+33") && p.len() == 12 => {
-                let national = format!("0{}", &p[3..]);
-                national
-                    .as_bytes()
-                    .chunks(2)
-                    .map(|c| String::from_utf8_lossy(c).into_owned())
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            }
-            Some(p) => p.to_string(),
-            None => String::new(),
-        }
+        self.phone.as_deref().map(phone_display).unwrap_or_default()
     }
 
     /// Removes the fields the caller's role may not see (field-level rule).
@@ -97,6 +86,16 @@ impl Person {
             self.notes = String::new();
         }
         self
+    }
+}
+
+/// An E.164 phone as French people write it: "06 12 34 56 78" for French numbers, E.164 otherwise.
+pub fn phone_display(p: &str) -> String {
+    if p.starts_with("+33") && p.len() == 12 {
+        let national = format!("0{}", &p[3..]);
+        national.as_bytes().chunks(2).map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>().join(" ")
+    } else {
+        p.to_string()
     }
 }
 
@@ -407,6 +406,12 @@ pub struct PersonInput {
     pub email: String,
     #[serde(default)]
     pub phone: String,
+    /// Further e-mail addresses, one per line (or separated by commas).
+    #[serde(default)]
+    pub other_emails: String,
+    /// Further phone numbers, one per line (or separated by commas).
+    #[serde(default)]
+    pub other_phones: String,
     #[serde(default)]
     pub address: String,
     #[serde(default)]
@@ -433,12 +438,14 @@ pub struct PersonInput {
 }
 
 impl PersonInput {
-    pub fn from_person(p: &Person, tags: &[String], skills: &[String]) -> PersonInput {
+    pub fn from_person(p: &Person, others: &contacts::Others, tags: &[String], skills: &[String]) -> PersonInput {
         PersonInput {
             first_name: p.first_name.clone(),
             last_name: p.last_name.clone(),
             email: p.email.clone().unwrap_or_default(),
             phone: p.phone.clone().unwrap_or_default(),
+            other_emails: others.emails.join("\n"),
+            other_phones: others.phones.join("\n"),
             address: p.address.clone(),
             postcode: p.postcode.clone(),
             city: p.city.clone(),
@@ -541,7 +548,7 @@ pub async fn skill_ids(db: &Db, names: &[String]) -> Result<Vec<i64>> {
 /// through the same rules as an imported row ([`csv_import::validate_row`]), plus what needs the database.
 pub async fn validate(db: &Db, federation_id: i64, input: &PersonInput) -> Result<Valid> {
     use csv_import::Field;
-    const MAPPING: [Field; 12] = [
+    const FIELDS: [Field; 12] = [
         Field::FirstName,
         Field::LastName,
         Field::Email,
@@ -569,8 +576,17 @@ pub async fn validate(db: &Db, federation_id: i64, input: &PersonInput) -> Resul
         &input.skills,
         &input.notes,
     ];
-    let row = csv_import::Row { line: 1, cells: cells.iter().map(|c| c.to_string()).collect() };
-    let (candidate, mut problems) = match csv_import::validate_row(&MAPPING, &row) {
+    // Further addresses and phones are more e-mail and phone cells: the row's first is the person's first.
+    let mut mapping = FIELDS.to_vec();
+    let mut cells: Vec<String> = cells.iter().map(|c| c.to_string()).collect();
+    for (field, text) in [(Field::Email, &input.other_emails), (Field::Phone, &input.other_phones)] {
+        for entry in contacts::split_entries(text) {
+            mapping.push(field);
+            cells.push(entry.to_string());
+        }
+    }
+    let row = csv_import::Row { line: 1, cells };
+    let (candidate, mut problems) = match csv_import::validate_row(&mapping, &row) {
         Ok(c) => (Some(c), Vec::new()),
         Err(p) => (None, p),
     };
@@ -654,6 +670,41 @@ fn duplicate(e: sqlx::Error) -> Error {
     }
 }
 
+/// [`duplicate`] for errors already converted.
+fn duplicate_error(e: Error) -> Error {
+    match e {
+        Error::Internal(e) => match e.downcast::<sqlx::Error>() {
+            Ok(e) => duplicate(e),
+            Err(e) => Error::Internal(e),
+        },
+        other => other,
+    }
+}
+
+/// Every e-mail address of a candidate, first one first.
+fn all_emails(c: &csv_import::Candidate) -> impl Iterator<Item = &str> {
+    c.email.iter().chain(&c.other_emails).map(String::as_str)
+}
+
+fn others_of(c: &csv_import::Candidate) -> contacts::Others {
+    contacts::Others { emails: c.other_emails.clone(), phones: c.other_phones.clone() }
+}
+
+/// Is any of the candidate's addresses or phones on the suppression list?
+pub async fn candidate_suppressed(db: &Db, c: &csv_import::Candidate) -> Result<bool> {
+    for email in all_emails(c) {
+        if suppressed(db, Some(email), None).await? {
+            return Ok(true);
+        }
+    }
+    for phone in c.phone.iter().chain(&c.other_phones) {
+        if suppressed(db, None, Some(phone)).await? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Creates a person by hand in a federation the caller manages.
 pub async fn create(db: &Db, access: &Access, federation: &Federation, input: &PersonInput) -> Result<Person> {
     if !access.allows(Perm::ManagePeople, federation.scope()) {
@@ -665,7 +716,7 @@ pub async fn create(db: &Db, access: &Access, federation: &Federation, input: &P
     {
         return Err(Error::Invalid("Cette personne n'habite pas une commune de votre section.".into()));
     }
-    if suppressed(db, v.candidate.email.as_deref(), v.candidate.phone.as_deref()).await? {
+    if candidate_suppressed(db, &v.candidate).await? {
         return Err(Error::Conflict(
             "Cette personne a demandé à être effacée ou s'est opposée au traitement : elle ne peut pas être recréée."
                 .into(),
@@ -674,6 +725,7 @@ pub async fn create(db: &Db, access: &Access, federation: &Federation, input: &P
     let t = now();
     let c = &v.candidate;
     let mut tx = db.pool.begin().await?;
+    contacts::check_emails_free(&mut tx, federation.id, None, all_emails(c)).await?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO people (federation_id, section_id, commune_code, first_name, last_name, email, phone, address, postcode, \
          city, category, legal_basis, origin, origin_channel, collected_by, notes, availability, created_at, updated_at, \
@@ -701,6 +753,7 @@ pub async fn create(db: &Db, access: &Access, federation: &Federation, input: &P
     .await
     .map_err(duplicate)?;
     search::refresh_keys(&mut tx, id).await?;
+    contacts::add(&mut tx, id, federation.id, &others_of(c)).await.map_err(duplicate_error)?;
     set_tags_and_skills(&mut tx, id, &c.tags, &v.skill_ids).await?;
     add_event(&mut *tx, id, "created", "Fiche créée à la main", Some(access.user_id)).await?;
     tx.commit().await?;
@@ -731,20 +784,12 @@ pub async fn add_from_field(
 ) -> Result<FieldContact> {
     let v = validate(db, federation_id, input).await?;
     let c = &v.candidate;
-    if suppressed(db, c.email.as_deref(), c.phone.as_deref()).await? {
+    if candidate_suppressed(db, c).await? {
         return Ok(FieldContact::Suppressed);
     }
     let t = now();
     let mut tx = db.pool.begin().await?;
-    let existing: Option<i64> = sqlx::query_scalar(
-        "SELECT id FROM people WHERE federation_id = $1 AND ((email IS NOT NULL AND email = $2) \
-         OR (phone IS NOT NULL AND phone = $3)) ORDER BY id LIMIT 1",
-    )
-    .bind(federation_id)
-    .bind(&c.email)
-    .bind(&c.phone)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let existing = contacts::find(&mut tx, federation_id, c.email.as_deref(), c.phone.as_deref()).await?;
     let outcome = match existing {
         Some(id) => {
             sqlx::query("UPDATE people SET last_activity_at = $1, updated_at = $1 WHERE id = $2")
@@ -811,6 +856,7 @@ pub async fn update(db: &Db, access: &Access, person: &Person, input: &PersonInp
     let v = validate(db, person.federation_id, input).await?;
     let c = &v.candidate;
     let mut tx = db.pool.begin().await?;
+    contacts::check_emails_free(&mut tx, person.federation_id, Some(person.id), all_emails(c)).await?;
     sqlx::query(
         "UPDATE people SET commune_code = $1, section_id = COALESCE($2, section_id), first_name = $3, last_name = $4, \
          email = $5, phone = $6, address = $7, postcode = $8, city = $9, category = $10, legal_basis = $11, notes = $12, \
@@ -835,10 +881,20 @@ pub async fn update(db: &Db, access: &Access, person: &Person, input: &PersonInp
     .await
     .map_err(duplicate)?;
     search::refresh_keys(&mut tx, person.id).await?;
+    contacts::set(&mut tx, person.id, person.federation_id, &others_of(c)).await.map_err(duplicate_error)?;
     set_tags_and_skills(&mut tx, person.id, &c.tags, &v.skill_ids).await?;
     add_event(&mut *tx, person.id, "updated", "Fiche modifiée", Some(access.user_id)).await?;
     tx.commit().await?;
     get(db, access, Perm::ViewPeople, person.id).await
+}
+
+/// The further e-mail addresses and phones of a person; the phones only for roles that see contact details.
+pub async fn others(db: &Db, access: &Access, person: &Person) -> Result<contacts::Others> {
+    let mut others = contacts::of(&mut *db.pool.acquire().await?, person.id).await?;
+    if !access.allows(Perm::ContactDetails, person.scope()) {
+        others.phones.clear();
+    }
+    Ok(others)
 }
 
 /// The installation's secret pepper for suppression hashes, created on first use.
@@ -882,7 +938,8 @@ pub async fn suppressed(db: &Db, email: Option<&str>, phone: Option<&str>) -> Re
 }
 
 /// Erasure (GDPR art. 17): deletes the person and everything personal attached to them (tags, skills, consents,
-/// timeline) and adds their e-mail and phone to the suppression list as keyed hashes, in one transaction.
+/// timeline, further addresses) and adds all their e-mail addresses and phones to the suppression list as keyed
+/// hashes, in one transaction.
 pub async fn erase(db: &Db, access: &Access, person: &Person, reason: &str) -> Result<()> {
     if !access.allows(Perm::ManagePeople, person.scope()) {
         return Err(Error::Forbidden);
@@ -895,8 +952,16 @@ pub(crate) async fn erase_unchecked(db: &Db, person: &Person, reason: &str) -> R
     // The copy we were given may be redacted: read the identifiers from the row itself.
     let (email, phone): (Option<String>, Option<String>) =
         sqlx::query_as("SELECT email, phone FROM people WHERE id = $1").bind(person.id).fetch_one(&db.pool).await?;
+    let pepper = pepper(db).await?;
     let mut tx = db.pool.begin().await?;
-    suppress_in(&mut tx, &pepper(db).await?, email.as_deref(), phone.as_deref(), reason).await?;
+    let others = contacts::of(&mut tx, person.id).await?;
+    suppress_in(&mut tx, &pepper, email.as_deref(), phone.as_deref(), reason).await?;
+    for e in &others.emails {
+        suppress_in(&mut tx, &pepper, Some(e), None, reason).await?;
+    }
+    for p in &others.phones {
+        suppress_in(&mut tx, &pepper, None, Some(p), reason).await?;
+    }
     sqlx::query("DELETE FROM people WHERE id = $1").bind(person.id).execute(&mut *tx).await?;
     tx.commit().await?;
     Ok(())
@@ -974,9 +1039,11 @@ pub async fn personal_data(db: &Db, access: &Access, person: &Person) -> Result<
             .bind(id)
             .fetch_all(&db.pool)
             .await?;
+    let others = contacts::of(&mut *db.pool.acquire().await?, id).await?;
     use serde_json::json;
     Ok(json!({
         "people": full,
+        "person_contacts": others,
         "person_tags": tags(db, person).await?,
         "person_skills": skills(db, person).await?,
         "consent_events": consents,
@@ -1076,7 +1143,8 @@ pub async fn duplicates_of(db: &Db, access: &Access, person: &Person) -> Result<
 }
 
 /// Merges `other` into `kept` (same federation, both managed by the caller) without losing data: empty fields
-/// of `kept` are filled from `other`, a second address or phone goes to the notes, tags and skills are joined,
+/// of `kept` are filled from `other`, `other`'s addresses and phones become further ones of `kept`, tags and skills
+/// are joined,
 /// the timeline moves over, and `other`'s consent decisions are carried over for purposes `kept` never
 /// decided on (the ledger is append-only: decisions are copied, never rewritten). Then `other` is deleted.
 pub async fn merge(db: &Db, access: &Access, kept: &Person, other: &Person) -> Result<()> {
@@ -1094,15 +1162,6 @@ pub async fn merge(db: &Db, access: &Access, kept: &Person, other: &Person) -> R
     let o: Person = sqlx::query_as(&cols).bind(other.id).fetch_one(&db.pool).await?;
     let pick = |a: &str, b: &str| if a.is_empty() { b.to_string() } else { a.to_string() };
     let mut notes = k.notes.clone();
-    let mut note = |label: &str, value: &Option<String>, mine: &Option<String>| {
-        if let (Some(v), Some(m)) = (value, mine)
-            && v != m
-        {
-            notes = format!("{notes}\n{label} : {v}").trim().to_string();
-        }
-    };
-    note("Autre adresse e-mail", &o.email, &k.email);
-    note("Autre téléphone", &o.phone, &k.phone);
     if !o.notes.is_empty() && o.notes != k.notes {
         notes = format!("{notes}\n{}", o.notes).trim().to_string();
     }
@@ -1110,6 +1169,26 @@ pub async fn merge(db: &Db, access: &Access, kept: &Person, other: &Person) -> R
     let category =
         if k.category == "member" || o.category == "member" { "member".to_string() } else { k.category.clone() };
     let mut tx = db.pool.begin().await?;
+    // Every address and phone of the other card that the kept one lacks becomes a further one.
+    let (kept_others, other_others) = (contacts::of(&mut tx, k.id).await?, contacts::of(&mut tx, o.id).await?);
+    let mut moved = contacts::Others::default();
+    for e in o.email.iter().chain(&other_others.emails) {
+        if k.email.is_some() && k.email.as_ref() != Some(e) && !kept_others.emails.contains(e) {
+            moved.emails.push(e.clone());
+        }
+    }
+    for p in o.phone.iter().chain(&other_others.phones) {
+        if k.phone.is_some() && k.phone.as_ref() != Some(p) && !kept_others.phones.contains(p) {
+            moved.phones.push(p.clone());
+        }
+    }
+    // When the kept card has no first address (or phone), the other card's first one takes the place.
+    if k.email.is_none() {
+        moved.emails.extend(other_others.emails.iter().cloned());
+    }
+    if k.phone.is_none() {
+        moved.phones.extend(other_others.phones.iter().cloned());
+    }
     // The other card goes first so that its e-mail no longer blocks the unique index.
     let other_events: Vec<consent::ConsentEvent> = sqlx::query_as(
         "SELECT id, purpose, granted, source, wording_version, ip, recorded_by, at FROM consent_events c WHERE person_id = $1 \
@@ -1179,6 +1258,7 @@ pub async fn merge(db: &Db, access: &Access, kept: &Person, other: &Person) -> R
     .execute(&mut *tx)
     .await?;
     search::refresh_keys(&mut tx, k.id).await?;
+    contacts::add(&mut tx, k.id, k.federation_id, &moved).await?;
     add_event(&mut *tx, k.id, "merged", &format!("Fiche n° {} fusionnée dans celle-ci", o.id), Some(access.user_id))
         .await?;
     tx.commit().await?;

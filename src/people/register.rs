@@ -21,8 +21,9 @@ const fn d(table: &'static str, column: &'static str, data: &'static str, purpos
 }
 
 /// Tables holding personal data of address-book people (all rows tied to one person).
-pub const PERSONAL_TABLES: [&str; 10] = [
+pub const PERSONAL_TABLES: [&str; 11] = [
     "people",
+    "person_contacts",
     "person_tags",
     "person_skills",
     "consent_events",
@@ -126,6 +127,11 @@ pub const DECLARATIONS: &[Declaration] = &[
     d("people", "created_at", "Date de création", TECH),
     d("people", "updated_at", "Date de modification", TECH),
     d("people", "last_activity_at", "Dernière interaction à l'initiative de la personne", "Durée de conservation"),
+    d("person_contacts", "person_id", "Personne", TECH),
+    d("person_contacts", "federation_id", "Fédération", TECH),
+    d("person_contacts", "kind", "Type (e-mail ou téléphone)", TECH),
+    d("person_contacts", "value", "Autres adresses e-mail et numéros de téléphone", CONTACT),
+    d("person_contacts", "created_at", "Date d'ajout", TECH),
     d("person_tags", "person_id", "Personne", TECH),
     d("person_tags", "tag", "Étiquettes", "Ciblage des communications"),
     d("person_skills", "person_id", "Personne", TECH),

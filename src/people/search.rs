@@ -121,12 +121,20 @@ fn prefix(sql: &mut Sql, column: &str, value: &str) -> String {
     format!("{column} >= {lo} AND {column} < {hi} AND substr({column}, 1, {len}) = {lo}")
 }
 
+/// People with a further address or phone (`kind`) starting with `value`, who are not matched by `first`.
+fn further(sql: &mut Sql, kind: &str, value: &str, first: &str) -> String {
+    format!(
+        "p.id IN (SELECT c.person_id FROM person_contacts c WHERE c.kind = '{kind}' AND {}) AND NOT ({first})",
+        prefix(sql, "c.value", value)
+    )
+}
+
 /// How a search text matches, as SQL conditions in two tiers.
 pub struct Match {
     /// Matches read in (last name, first name) order.
     pub first: String,
-    /// Further matches (not in the first tier), read in (first name, last name) order; `None` when the text can only
-    /// match one way (e-mail, phone).
+    /// Further matches (not in the first tier), read in (first name, last name) order: first names, or further
+    /// e-mail addresses and phones.
     pub second: Option<String>,
     /// The ORDER BY of the first tier.
     pub first_order: &'static str,
@@ -140,7 +148,9 @@ pub fn compile(q: &str, sql: &mut Sql) -> Option<Match> {
     let q = q.trim();
     if q.contains('@') {
         let email = q.to_lowercase();
-        return Some(Match { first: prefix(sql, "p.email", &email), second: None, first_order: "p.email, p.id" });
+        let first = prefix(sql, "p.email", &email);
+        let second = Some(further(sql, "email", &email, &first));
+        return Some(Match { first, second, first_order: "p.email, p.id" });
     }
     let digits: String = q.chars().filter(char::is_ascii_digit).collect();
     if digits.len() >= 4 && q.chars().all(|c| c.is_ascii_digit() || " .+-()".contains(c)) {
@@ -152,7 +162,9 @@ pub fn compile(q: &str, sql: &mut Sql) -> Option<Match> {
         } else {
             format!("+{digits}")
         };
-        return Some(Match { first: prefix(sql, "p.phone", &e164), second: None, first_order: "p.phone, p.id" });
+        let first = prefix(sql, "p.phone", &e164);
+        let second = Some(further(sql, "phone", &e164, &first));
+        return Some(Match { first, second, first_order: "p.phone, p.id" });
     }
     let key = name_key(q);
     if key.is_empty() {
@@ -204,7 +216,8 @@ mod tests {
     fn texts_choose_their_match() {
         let mut sql = Sql::default();
         let m = compile("06 12 34", &mut sql).unwrap();
-        assert!(m.first.starts_with("p.phone >=") && m.second.is_none());
+        assert!(m.first.starts_with("p.phone >="));
+        assert!(m.second.as_deref().is_some_and(|s| s.contains("c.kind = 'phone' AND c.value >=")), "further phones");
         assert!(matches!(&sql.binds[0], super::super::segments::Bind::Text(s) if s == "+3361234"));
         let mut sql = Sql::default();
         assert!(compile("Zoé@Example.org", &mut sql).unwrap().first.starts_with("p.email"));

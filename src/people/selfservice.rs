@@ -146,11 +146,7 @@ pub async fn signup_confirm(db: &Db, token: &str) -> Result<Option<i64>> {
         return Ok(None);
     }
     let t = now();
-    let existing: Option<i64> = sqlx::query_scalar("SELECT id FROM people WHERE federation_id = $1 AND email = $2")
-        .bind(p.federation_id)
-        .bind(&p.email)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let existing = super::contacts::email_owner(&mut tx, p.federation_id, &p.email).await?;
     let id = match existing {
         Some(id) => {
             sqlx::query("UPDATE people SET last_activity_at = $1, updated_at = $1 WHERE id = $2")
@@ -219,8 +215,10 @@ pub async fn link_request(db: &Db, email: &str) -> Result<Option<String>> {
     let Some(email) = csv_import::normalise_email(email) else {
         return Err(Error::Invalid("Indiquez une adresse e-mail valide.".into()));
     };
-    let known: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM people WHERE email = $1").bind(&email).fetch_one(&db.pool).await?;
+    let known: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM people p WHERE {HAS_EMAIL}"))
+        .bind(&email)
+        .fetch_one(&db.pool)
+        .await?;
     if known == 0 {
         return Ok(None);
     }
@@ -247,9 +245,13 @@ pub async fn verify_link(db: &Db, token: &str) -> Result<Option<VerifiedEmail>> 
     Ok(email.map(VerifiedEmail))
 }
 
-/// Every record with this address (one per federation that knows it).
+/// People `p` with the address `$1`, as first or further address.
+const HAS_EMAIL: &str =
+    "(p.email = $1 OR p.id IN (SELECT c.person_id FROM person_contacts c WHERE c.kind = 'email' AND c.value = $1))";
+
+/// Every record with this address, first or further (one per federation that knows it).
 pub async fn records(db: &Db, email: &VerifiedEmail) -> Result<Vec<Person>> {
-    let sql = format!("SELECT {PERSON_COLUMNS} FROM people p WHERE p.email = $1 ORDER BY p.federation_id");
+    let sql = format!("SELECT {PERSON_COLUMNS} FROM people p WHERE {HAS_EMAIL} ORDER BY p.federation_id");
     Ok(sqlx::query_as(&sql).bind(email.as_str()).fetch_all(&db.pool).await?)
 }
 
@@ -263,6 +265,7 @@ pub async fn export(db: &Db, email: &VerifiedEmail) -> Result<serde_json::Value>
     for p in records(db, email).await? {
         out.push(serde_json::json!({
             "people": p,
+            "person_contacts": super::contacts::of(&mut *db.pool.acquire().await?, p.id).await?,
             "person_tags": super::tags(db, &p).await?,
             "person_skills": super::skills(db, &p).await?,
             "consent_events": consent::ledger(db, &p).await?,

@@ -143,6 +143,7 @@ pub struct EventLine {
 struct ShowPage {
     layout: Layout,
     person: people::Person,
+    others: people::contacts::Others,
     federation: Federation,
     tags: Vec<String>,
     skills: Vec<String>,
@@ -199,6 +200,7 @@ async fn show(
     };
     render(ShowPage {
         layout,
+        others: people::others(&app.db, a, &person).await?,
         tags: people::tags(&app.db, &person).await?,
         skills: people::person_curated(&app.db, &person, "skill").await?,
         causes: people::person_curated(&app.db, &person, "cause").await?,
@@ -306,7 +308,8 @@ async fn edit_form(State(app): State<App>, viewer: Viewer, Path(id): Path<i64>) 
     let person = people::get(&app.db, &viewer.access, Perm::ManagePeople, id).await?;
     let tags = people::tags(&app.db, &person).await?;
     let skills = people::skills(&app.db, &person).await?;
-    let input = PersonInput::from_person(&person, &tags, &skills);
+    let others = people::others(&app.db, &viewer.access, &person).await?;
+    let input = PersonInput::from_person(&person, &others, &tags, &skills);
     person_form(&app, &viewer, Some(&person), input, None, None).await
 }
 
@@ -629,9 +632,11 @@ async fn confirm_import(
     for i in 0..preview.headers.len() {
         let f = Field::parse(value(&format!("col{i}")))
             .ok_or_else(|| Error::Invalid("Correspondance de colonne inconnue.".into()))?;
-        // Several columns may feed a list or a phone; other fields take one column.
-        let multi =
-            matches!(f, Field::Ignore | Field::Tags | Field::Skills | Field::Phone | Field::Notes | Field::Address);
+        // Several columns may feed a list, the e-mail addresses or the phones; other fields take one column.
+        let multi = matches!(
+            f,
+            Field::Ignore | Field::Tags | Field::Skills | Field::Email | Field::Phone | Field::Notes | Field::Address
+        );
         if !multi && mapping.contains(&f) {
             return import_page_render(
                 &app,

@@ -890,7 +890,14 @@ async fn duplicates_merge_without_losing_data_and_tags_apply_in_bulk() {
     assert_eq!(category, "member");
     assert_eq!(phone.as_deref(), Some("+33633333333"));
     assert_eq!(email.as_deref(), Some("jeanne@example.org"));
-    assert!(notes.contains("j.lambert@example.org"), "the other address is kept: {notes}");
+    assert!(!notes.contains("j.lambert@example.org"), "{notes}");
+    let further: Vec<(String, String)> =
+        sqlx::query_as("SELECT kind, value FROM person_contacts WHERE person_id = $1 ORDER BY kind")
+            .bind(kept)
+            .fetch_all(&t.app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(further, [("email".to_string(), "j.lambert@example.org".to_string())], "the other address is kept");
     assert_eq!(t.count(&format!("SELECT COUNT(*) FROM person_tags WHERE person_id = {kept}")).await, 2);
     assert_eq!(
         t.count(&format!("SELECT COUNT(*) FROM consent_events WHERE person_id = {kept} AND purpose = 'sms'")).await,
@@ -1195,5 +1202,141 @@ async fn hq_curates_causes_of_interest_that_people_carry_and_segments_select() {
     let cause: i64 = t.count("SELECT id FROM skills WHERE name = 'Bureaux de poste'").await;
     let (status, count) = segment_count(&c, &t, &format!("competence={cause}")).await;
     assert_eq!((status, count.as_str()), (StatusCode::OK, "1"));
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_keep_several_addresses_and_phones_through_forms_imports_search_and_erasure() {
+    let t = TestApp::spawn().await;
+    let c = t.login(COORD_69).await;
+    let fed = t.federation_id("69").await;
+    let further = |id: i64| {
+        let pool = t.app.db.pool.clone();
+        async move {
+            sqlx::query_as::<_, (String, String)>(
+                "SELECT kind, value FROM person_contacts WHERE person_id = $1 ORDER BY kind, value",
+            )
+            .bind(id)
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    let pair = |k: &str, v: &str| (k.to_string(), v.to_string());
+
+    // A NationBuilder-style export: every e-mail column and every phone column is kept.
+    let nb = "nationbuilder_id,first_name,last_name,email,email1,email2,phone_number,mobile_number,work_phone_number\n\
+              201,Nadia,Haddad,nadia@example.org,Nadia@Example.org,nadia.pro@mairie.example.fr,04 78 11 22 33,06 44 55 66 77,\n\
+              202,Louis,Garnier,louis@example.org,,,,07 11 22 33 44,04 72 00 00 01\n";
+    let (_, page) = import_file(&t, &c, fed, "nb.csv", nb.as_bytes().to_vec()).await;
+    assert_eq!(count_in(&page, "ajoutée(s)"), 2, "{page}");
+    let nadia: i64 = sqlx::query_scalar("SELECT id FROM people WHERE email = 'nadia@example.org'")
+        .fetch_one(&t.app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        further(nadia).await,
+        [pair("email", "nadia.pro@mairie.example.fr"), pair("phone", "+33644556677")],
+        "the same address twice is one address; the first number is the person's phone"
+    );
+
+    // A later file knows Nadia only by her work address: it completes her card instead of creating another one, and
+    // brings a new number. Re-importing it changes nothing.
+    let later = b"prenom,nom,email,portable\nNadia,Haddad,NADIA.PRO@mairie.example.fr,06 99 88 77 66\n".to_vec();
+    let (_, page) = import_file(&t, &c, fed, "later.csv", later.clone()).await;
+    assert_eq!((count_in(&page, "ajoutée(s)"), count_in(&page, "complétée(s)")), (0, 1), "{page}");
+    assert!(further(nadia).await.contains(&pair("phone", "+33699887766")));
+    let (_, page) = import_file(&t, &c, fed, "later.csv", later).await;
+    assert_eq!((count_in(&page, "ajoutée(s)"), count_in(&page, "complétée(s)")), (0, 0), "{page}");
+    assert_eq!(t.count(&format!("SELECT COUNT(*) FROM people WHERE federation_id = {fed}")).await, 2);
+
+    // The card shows them; search finds a person by a further address or number.
+    let card = c.get(t.url(&format!("/personnes/{nadia}"))).send().await.unwrap().text().await.unwrap();
+    assert!(card.contains("Autres adresses e-mail") && card.contains("nadia.pro@mairie.example.fr"), "{card}");
+    assert!(card.contains("Autres téléphones") && card.contains("06 99 88 77 66"), "{card}");
+    for q in ["nadia.pro@", "06 99 88"] {
+        let list = c.get(t.url("/personnes")).query(&[("q", q)]).send().await.unwrap().text().await.unwrap();
+        assert!(list.contains("Haddad") && list.contains("1 personne(s)"), "{q}: {list}");
+    }
+    // National staff see people but not their phones: further phones follow the first one's rule.
+    let hq = t.login(NATIONAL_STAFF).await;
+    let page = hq.get(t.url(&format!("/personnes/{nadia}"))).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("nadia.pro@mairie.example.fr"), "{page}");
+    assert!(!page.contains("04 78 11 22 33") && !page.contains("06 99 88 77 66") && !page.contains("+336"), "{page}");
+
+    // The form edits them; an address of another person is refused and changes nothing.
+    let form = |others: &str| {
+        vec![
+            ("first_name", "Nadia".to_string()),
+            ("last_name", "Haddad".to_string()),
+            ("email", "nadia@example.org".to_string()),
+            ("phone", "04 78 11 22 33".to_string()),
+            ("other_emails", others.to_string()),
+            ("other_phones", "06 44 55 66 77".to_string()),
+            ("category", "sympathiser".to_string()),
+        ]
+    };
+    let r = c.post(t.url(&format!("/personnes/{nadia}"))).form(&form("louis@example.org")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("« louis@example.org »"));
+    let r = c.post(t.url(&format!("/personnes/{nadia}"))).form(&form("pas une adresse")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(further(nadia).await.len(), 3, "nothing changed");
+    let r = c
+        .post(t.url(&format!("/personnes/{nadia}")))
+        .form(&form("Nadia.Pro@mairie.example.fr\nnadia.perso@example.net"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        further(nadia).await,
+        [
+            pair("email", "nadia.perso@example.net"),
+            pair("email", "nadia.pro@mairie.example.fr"),
+            pair("phone", "+33644556677")
+        ]
+    );
+    let edit = c.get(t.url(&format!("/personnes/{nadia}/modifier"))).send().await.unwrap().text().await.unwrap();
+    assert!(edit.contains("nadia.perso@example.net\nnadia.pro@mairie.example.fr"), "{edit}");
+    // Creating a person with someone's further address is refused.
+    let r = c
+        .post(t.url("/personnes/nouvelle"))
+        .form(&[
+            ("federation_id", fed.to_string().as_str()),
+            ("email", "nadia.perso@example.net"),
+            ("category", "curious"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Self-service by a further address finds the record; its export lists them.
+    let anon = t.client();
+    anon.post(t.url("/mes-donnees")).form(&[("email", "nadia.perso@example.net")]).send().await.unwrap();
+    let link = link_in(&t.last_mail_to("nadia.perso@example.net").await, "/mes-donnees/");
+    let json: serde_json::Value =
+        anon.get(t.url(&format!("{link}/donnees.json"))).send().await.unwrap().json().await.unwrap();
+    let record = &json["records"][0];
+    assert_eq!(record["people"]["id"], nadia);
+    assert_eq!(record["person_contacts"]["emails"].as_array().unwrap().len(), 2, "{json}");
+    let staff_json: serde_json::Value =
+        c.get(t.url(&format!("/personnes/{nadia}/donnees.json"))).send().await.unwrap().json().await.unwrap();
+    assert_eq!(staff_json["person_contacts"]["phones"][0], "+33644556677");
+
+    // Erasure suppresses every address and number: a file with only a further one does not bring her back.
+    let r = c
+        .post(t.url(&format!("/personnes/{nadia}/effacer")))
+        .form(&[("reason", "erased"), ("confirm", "oui")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(t.count("SELECT COUNT(*) FROM person_contacts").await, 1, "only Louis's work number is left");
+    for file in ["nom,email\nHaddad,nadia.perso@example.net\n", "nom,telephone\nHaddad,06 44 55 66 77\n"] {
+        let (_, page) = import_file(&t, &c, fed, "again.csv", file.as_bytes().to_vec()).await;
+        assert_eq!((count_in(&page, "ajoutée(s)"), count_in(&page, "non recréée(s)")), (0, 1), "{file}: {page}");
+    }
     t.stop().await;
 }
