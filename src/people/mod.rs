@@ -1067,13 +1067,21 @@ pub async fn export_csv(db: &Db, access: &Access, filter: &Filter) -> Result<(St
         return Err(Error::Forbidden);
     }
     let (cond, binds) = full_where_clause(db, access, Perm::ManagePeople, filter).await?;
+    let (tags, values) = match db.backend {
+        crate::db::Backend::Sqlite => ("GROUP_CONCAT(t.tag, ', ')", "GROUP_CONCAT(c.value, ', ')"),
+        crate::db::Backend::Postgres => ("STRING_AGG(t.tag, ', ')", "STRING_AGG(c.value, ', ')"),
+    };
+    let further = |kind: &str| {
+        format!(
+            "COALESCE((SELECT {values} FROM person_contacts c WHERE c.person_id = p.id AND c.kind = '{kind}'), '') \
+             AS other_{kind}s"
+        )
+    };
     let sql = format!(
-        "SELECT {PERSON_COLUMNS}, COALESCE((SELECT {agg} FROM person_tags t WHERE t.person_id = p.id), '') AS tag_list \
-         FROM people p WHERE {cond} ORDER BY p.last_name, p.first_name, p.id",
-        agg = match db.backend {
-            crate::db::Backend::Sqlite => "GROUP_CONCAT(t.tag, ', ')",
-            crate::db::Backend::Postgres => "STRING_AGG(t.tag, ', ')",
-        }
+        "SELECT {PERSON_COLUMNS}, COALESCE((SELECT {tags} FROM person_tags t WHERE t.person_id = p.id), '') AS tag_list, \
+         {}, {} FROM people p WHERE {cond} ORDER BY p.last_name, p.first_name, p.id",
+        further("email"),
+        further("phone"),
     );
     let rows = sqlx::query_with(&sql, binds.arguments()?).fetch_all(&db.pool).await?;
     let mut w = csv::WriterBuilder::new().delimiter(b';').from_writer(Vec::new());
@@ -1083,6 +1091,8 @@ pub async fn export_csv(db: &Db, access: &Access, filter: &Filter) -> Result<(St
         "nom",
         "e-mail",
         "téléphone",
+        "autres e-mails",
+        "autres téléphones",
         "adresse",
         "code postal",
         "commune",
@@ -1098,12 +1108,18 @@ pub async fn export_csv(db: &Db, access: &Access, filter: &Filter) -> Result<(St
         use sqlx::{FromRow, Row};
         let p = Person::from_row(row)?.redact_for(access);
         let tag_list: String = row.try_get("tag_list")?;
+        let other_emails: String = row.try_get("other_emails")?;
+        // Further phones follow the first one's rule.
+        let other_phones: String =
+            if access.allows(Perm::ContactDetails, p.scope()) { row.try_get("other_phones")? } else { String::new() };
         let cells = [
             p.id.to_string(),
             p.first_name.clone(),
             p.last_name.clone(),
             p.email.clone().unwrap_or_default(),
             p.phone.clone().unwrap_or_default(),
+            other_emails,
+            other_phones,
             p.address.clone(),
             p.postcode.clone(),
             p.city.clone(),
@@ -1120,7 +1136,8 @@ pub async fn export_csv(db: &Db, access: &Access, filter: &Filter) -> Result<(St
     Ok((format!("\u{feff}{}", String::from_utf8_lossy(&bytes)), n))
 }
 
-/// Possible duplicates of a person in their federation: same name, or same phone.
+/// Possible duplicates of a person in their federation: same name, or a phone or address one has and the other has
+/// among their further ones.
 pub async fn duplicates_of(db: &Db, access: &Access, person: &Person) -> Result<Vec<PersonRow>> {
     let scope = access.filter(Perm::ManagePeople, "p.federation_id", Some("p.section_id"));
     let sql = format!(
@@ -1128,16 +1145,23 @@ pub async fn duplicates_of(db: &Db, access: &Access, person: &Person) -> Result<
          FROM people p JOIN federations f ON f.id = p.federation_id \
          WHERE {scope} AND p.federation_id = $1 AND p.id <> $2 AND ( \
            (p.last_name <> '' AND LOWER(p.last_name) = LOWER($3) AND LOWER(p.first_name) = LOWER($4)) \
-           OR (p.phone IS NOT NULL AND p.phone = $5)) ORDER BY p.id LIMIT 20"
+           OR (p.phone IS NOT NULL AND p.phone = $5) \
+           OR p.id IN (SELECT c.person_id FROM person_contacts c WHERE c.federation_id = $1 \
+             AND ((c.kind = 'phone' AND c.value = $5) OR (c.kind = 'email' AND c.value = $6))) \
+           OR p.email IN (SELECT c.value FROM person_contacts c WHERE c.person_id = $2 AND c.kind = 'email') \
+           OR p.phone IN (SELECT c.value FROM person_contacts c WHERE c.person_id = $2 AND c.kind = 'phone')) \
+         ORDER BY p.id LIMIT 20"
     );
-    let (phone,): (Option<String>,) =
-        sqlx::query_as("SELECT phone FROM people WHERE id = $1").bind(person.id).fetch_one(&db.pool).await?;
+    // The row itself: the copy we were given may be redacted.
+    let (phone, email): (Option<String>, Option<String>) =
+        sqlx::query_as("SELECT phone, email FROM people WHERE id = $1").bind(person.id).fetch_one(&db.pool).await?;
     Ok(sqlx::query_as(&sql)
         .bind(person.federation_id)
         .bind(person.id)
         .bind(&person.last_name)
         .bind(&person.first_name)
         .bind(phone.unwrap_or_default())
+        .bind(email.unwrap_or_default())
         .fetch_all(&db.pool)
         .await?)
 }

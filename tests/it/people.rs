@@ -1312,6 +1312,29 @@ async fn people_keep_several_addresses_and_phones_through_forms_imports_search_a
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
 
+    // A card with Louis's work number is proposed as his duplicate; the CSV export lists further addresses.
+    let louis: i64 = sqlx::query_scalar("SELECT id FROM people WHERE email = 'louis@example.org'")
+        .fetch_one(&t.app.db.pool)
+        .await
+        .unwrap();
+    let r = c
+        .post(t.url("/personnes/nouvelle"))
+        .form(&[("federation_id", fed.to_string().as_str()), ("phone", "04 72 00 00 01"), ("category", "curious")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let card = location(&r).trim_start_matches("/personnes/").split('?').next().unwrap().to_string();
+    let page = c.get(t.url(&format!("/personnes/{card}/fusionner"))).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains(&format!("value=\"{louis}\"")), "{page}");
+    let csv = c.get(t.url("/personnes/export.csv")).send().await.unwrap().text().await.unwrap();
+    assert!(csv.contains("autres e-mails;autres téléphones"), "{csv}");
+    assert!(
+        csv.contains("nadia.perso@example.net, nadia.pro@mairie.example.fr")
+            || csv.contains("nadia.pro@mairie.example.fr, nadia.perso@example.net"),
+        "{csv}"
+    );
+
     // Self-service by a further address finds the record; its export lists them.
     let anon = t.client();
     anon.post(t.url("/mes-donnees")).form(&[("email", "nadia.perso@example.net")]).send().await.unwrap();
