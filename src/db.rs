@@ -193,6 +193,11 @@ pub const SQLITE_MIGRATIONS: &[Migration] = &[
         name: "person_contacts",
         sql: include_str!("../migrations/sqlite/0012_person_contacts.sql"),
     },
+    Migration {
+        version: 13,
+        name: "segment_indexes",
+        sql: include_str!("../migrations/sqlite/0013_segment_indexes.sql"),
+    },
 ];
 
 pub const POSTGRES_MIGRATIONS: &[Migration] = &[
@@ -223,6 +228,11 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
         version: 12,
         name: "person_contacts",
         sql: include_str!("../migrations/postgres/0012_person_contacts.sql"),
+    },
+    Migration {
+        version: 13,
+        name: "segment_indexes",
+        sql: include_str!("../migrations/postgres/0013_segment_indexes.sql"),
     },
 ];
 

@@ -520,6 +520,10 @@ async fn segments_count_exactly_within_scope_and_compose() {
     let sante: i64 =
         sqlx::query_scalar("SELECT id FROM skills WHERE name = 'Santé'").fetch_one(&t.app.db.pool).await.unwrap();
     assert_eq!(segment_count(&c, &t, &format!("competence={sante}&categorie=member")).await.1, "1");
+    // Tags and skills together, whichever of the two lists is the smaller.
+    assert_eq!(segment_count(&c, &t, &format!("etiquettes=jeunes&competence={sante}")).await.1, "1");
+    assert_eq!(segment_count(&c, &t, &format!("etiquettes=logement&competence={sante}")).await.1, "2");
+    assert_eq!(segment_count(&c, &t, &format!("etiquettes=jeunes,logement&competence={sante}")).await.1, "2");
     let villeurbanne = t.section_id("Villeurbanne").await;
     assert_eq!(segment_count(&c, &t, &format!("section={villeurbanne}")).await.1, "2");
     assert_eq!(segment_count(&c, &t, "communes=69259").await.1, "1");
