@@ -198,6 +198,11 @@ pub const SQLITE_MIGRATIONS: &[Migration] = &[
         name: "segment_indexes",
         sql: include_str!("../migrations/sqlite/0013_segment_indexes.sql"),
     },
+    Migration {
+        version: 14,
+        name: "recipient_triggers",
+        sql: include_str!("../migrations/sqlite/0014_recipient_triggers.sql"),
+    },
 ];
 
 pub const POSTGRES_MIGRATIONS: &[Migration] = &[
@@ -233,6 +238,11 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
         version: 13,
         name: "segment_indexes",
         sql: include_str!("../migrations/postgres/0013_segment_indexes.sql"),
+    },
+    Migration {
+        version: 14,
+        name: "recipient_triggers",
+        sql: include_str!("../migrations/postgres/0014_recipient_triggers.sql"),
     },
 ];
 

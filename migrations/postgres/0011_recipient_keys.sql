@@ -1,3 +1,4 @@
+-- (Superseded: migration 6 had already done this; migration 14 removes the duplicate triggers created here.)
 -- Freezing an audience inserts a row per recipient into campaign_recipients; PostgreSQL checks each foreign key
 -- with a trigger per row, which took most of the time (1M recipients: 19 s with both keys, 6 s without, on the
 -- bench machine). The two keys become triggers on the deletions they cascaded (people and campaigns are deleted

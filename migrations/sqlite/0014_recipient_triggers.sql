@@ -1,0 +1,2 @@
+-- PostgreSQL only (duplicate deletion triggers of migration 11 removed there).
+SELECT 1;
