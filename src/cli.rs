@@ -652,7 +652,9 @@ async fn import_command(app: &App, what: ImportWhat) -> anyhow::Result<()> {
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} lignes ({per_sec}, reste {eta})")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let report = import::run(&app.db, &access, &fed, &table, &options, |n| bar.set_position(n as u64)).await?;
+    let table = std::sync::Arc::new(table);
+    let report =
+        import::run(&app.db, &access, &fed, table.clone(), &options, |n| bar.set_position(n as u64)).await?;
     bar.finish_and_clear();
     println!(
         "{} rows: {} inserted, {} updated, {} unchanged, {} suppressed (erased before), {} rejected",
