@@ -653,8 +653,7 @@ async fn import_command(app: &App, what: ImportWhat) -> anyhow::Result<()> {
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let table = std::sync::Arc::new(table);
-    let report =
-        import::run(&app.db, &access, &fed, table.clone(), &options, |n| bar.set_position(n as u64)).await?;
+    let report = import::run(&app.db, &access, &fed, table.clone(), &options, |n| bar.set_position(n as u64)).await?;
     bar.finish_and_clear();
     println!(
         "{} rows: {} inserted, {} updated, {} unchanged, {} suppressed (erased before), {} rejected",

@@ -237,8 +237,11 @@ async fn person(State(app): State<App>, caller: ApiCaller, Path(id): Path<i64>) 
         .into_iter()
         .map(|s| json!({ "purpose": s.purpose, "granted": s.granted, "at": s.at }))
         .collect();
+    let others = crate::people::others(&app.db, &caller.access, &p).await?;
     Ok(Json(json!({
         "person": p,
+        "other_emails": others.emails,
+        "other_phones": others.phones,
         "tags": crate::people::tags(&app.db, &p).await?,
         "skills": crate::people::skills(&app.db, &p).await?,
         "consents": consents,

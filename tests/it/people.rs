@@ -1262,6 +1262,20 @@ async fn people_keep_several_addresses_and_phones_through_forms_imports_search_a
         let list = c.get(t.url("/personnes")).query(&[("q", q)]).send().await.unwrap().text().await.unwrap();
         assert!(list.contains("Haddad") && list.contains("1 personne(s)"), "{q}: {list}");
     }
+    // The API gives them too.
+    let token = t.api_token(&c).await;
+    let api: serde_json::Value = t
+        .client()
+        .get(t.url(&format!("/api/v1/people/{nadia}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(api["other_emails"][0], "nadia.pro@mairie.example.fr", "{api}");
+    assert_eq!(api["other_phones"].as_array().unwrap().len(), 2, "{api}");
     // National staff see people but not their phones: further phones follow the first one's rule.
     let hq = t.login(NATIONAL_STAFF).await;
     let page = hq.get(t.url(&format!("/personnes/{nadia}"))).send().await.unwrap().text().await.unwrap();
