@@ -250,6 +250,22 @@ fn fill(existing: &mut String, new: &str) -> bool {
     filled
 }
 
+/// Gives a person an address or phone they do not have: as their first one when they have none, else as a further
+/// one (up to [`super::contacts::MAX_OTHERS`]). True when it was added.
+fn add_contact(first: &mut Option<String>, others: &mut Vec<String>, value: &String) -> bool {
+    if first.as_ref() == Some(value) || others.contains(value) {
+        return false;
+    }
+    if first.is_none() {
+        *first = Some(value.clone());
+    } else if others.len() < super::contacts::MAX_OTHERS {
+        others.push(value.clone());
+    } else {
+        return false;
+    }
+    true
+}
+
 impl Draft {
     fn new(c: &Candidate, options: &Options, item: &Item) -> Draft {
         let category = c.category.unwrap_or(options.category);
@@ -293,31 +309,11 @@ impl Draft {
         let had_commune = self.commune_code.is_some();
         let mut changed = fill(&mut self.first_name, &c.first_name);
         changed |= fill(&mut self.last_name, &c.last_name);
-        for e in c.email.iter().chain(&c.other_emails) {
-            if self.email.as_ref() == Some(e) || self.other_emails.contains(e) || !free(e) {
-                continue;
-            }
-            if self.email.is_none() {
-                self.email = Some(e.clone());
-            } else if self.other_emails.len() < super::contacts::MAX_OTHERS {
-                self.other_emails.push(e.clone());
-            } else {
-                continue;
-            }
-            changed = true;
+        for e in c.email.iter().chain(&c.other_emails).filter(|e| free(e)) {
+            changed |= add_contact(&mut self.email, &mut self.other_emails, e);
         }
         for p in c.phone.iter().chain(&c.other_phones) {
-            if self.phone.as_ref() == Some(p) || self.other_phones.contains(p) {
-                continue;
-            }
-            if self.phone.is_none() {
-                self.phone = Some(p.clone());
-            } else if self.other_phones.len() < super::contacts::MAX_OTHERS {
-                self.other_phones.push(p.clone());
-            } else {
-                continue;
-            }
-            changed = true;
+            changed |= add_contact(&mut self.phone, &mut self.other_phones, p);
         }
         changed |= fill(&mut self.address, &c.address);
         changed |= fill(&mut self.postcode, &c.postcode);
