@@ -613,6 +613,20 @@ async fn segments_count_exactly_within_scope_and_compose() {
     assert!(page.contains("id=\"segment-count\">3<"), "{page}");
     assert_eq!(c.get(t.url(&format!("/segments/{national}"))).send().await.unwrap().status(), StatusCode::NOT_FOUND);
     assert_eq!(t.audit_count("segment_saved").await, 4);
+    // A tag held by fewer people than the skill: the tag list drives the count, the skill is probed per person.
+    import_file(
+        &t,
+        &c,
+        fed,
+        "rare.csv",
+        "prenom,nom,email,categorie,etiquettes,competences\nF,Six,f@example.org,adhérent,rare,Santé\n"
+            .as_bytes()
+            .to_vec(),
+    )
+    .await;
+    assert_eq!(segment_count(&c, &t, &format!("etiquettes=rare&competence={sante}")).await.1, "1");
+    assert_eq!(segment_count(&c, &t, &format!("etiquettes=rare&competence={sante}&categorie=curious")).await.1, "0");
+    assert_eq!(segment_count(&c, &t, &format!("etiquettes=rare,jeunes&competence={sante}")).await.1, "2");
     t.stop().await;
 }
 
