@@ -828,8 +828,15 @@ async fn write_batch(
         tags.extend(d.tags[d.stored_tags..].iter().map(|t| (*id, t.as_str())));
         skills.extend(d.skills[d.stored_skills..].iter().map(|s| (*id, *s)));
     }
-    insert_tags(conn, ctx.backend, &tags).await?;
-    insert_skills(conn, ctx.backend, &skills).await?;
+    // Tags and skills a person does not have yet.
+    insert_rows(conn, ctx.backend, "person_tags (person_id, tag)", "(?, ?)", &tags, |q, (id, tag)| {
+        q.bind(*id).bind(*tag)
+    })
+    .await?;
+    insert_rows(conn, ctx.backend, "person_skills (person_id, skill_id)", "(?, ?)", &skills, |q, (id, skill)| {
+        q.bind(*id).bind(*skill)
+    })
+    .await?;
     let mut others: Vec<(i64, &str, &str)> = Vec::new();
     let drafts = news.iter().enumerate().map(|(i, d)| (ids[i], d)).chain(stored.iter().map(|(id, d)| (*id, d)));
     for (id, d) in drafts {
@@ -837,7 +844,16 @@ async fn write_batch(
         others.extend(d.other_emails[emails..].iter().map(|e| (id, "email", e.as_str())));
         others.extend(d.other_phones[phones..].iter().map(|p| (id, "phone", p.as_str())));
     }
-    insert_others(conn, ctx, &others, t).await?;
+    // Further addresses and phones; an address someone else took meanwhile is left to them.
+    insert_rows(
+        conn,
+        ctx.backend,
+        "person_contacts (person_id, federation_id, kind, value, created_at)",
+        &format!("(?, {}, ?, ?, {t})", ctx.federation_id),
+        &others,
+        |q, (id, kind, value)| q.bind(*id).bind(*kind).bind(*value),
+    )
+    .await?;
     // Timeline: the additions, then the completions in row order (a person's events stay in order).
     let added = format!("Ajout par {}", options.origin);
     insert_events(conn, ctx.backend, &ids, &added, options.actor, t).await?;
@@ -982,50 +998,26 @@ async fn update_person(conn: &mut sqlx::AnyConnection, d: &Draft, t: i64) -> Res
     Ok(())
 }
 
-/// Adds tags a person does not have yet.
-async fn insert_tags(conn: &mut sqlx::AnyConnection, backend: Backend, pairs: &[(i64, &str)]) -> Result<()> {
-    for chunk in pairs.chunks(db::rows_per_statement(2)) {
-        let sql = format!(
-            "INSERT INTO person_tags (person_id, tag) VALUES {} ON CONFLICT DO NOTHING",
-            db::values_list(backend, "(?, ?)", chunk.len())
-        );
-        let mut q = sqlx::query(&sql);
-        for (id, tag) in chunk {
-            q = q.bind(*id).bind(*tag);
-        }
-        q.execute(&mut *conn).await?;
-    }
-    Ok(())
-}
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
-/// Adds further addresses and phones (person, kind, value). An address someone else took meanwhile is left to them.
-async fn insert_others(conn: &mut sqlx::AnyConnection, ctx: &Known, rows: &[(i64, &str, &str)], t: i64) -> Result<()> {
-    let tuple = format!("(?, {}, ?, ?, {t})", ctx.federation_id);
-    for chunk in rows.chunks(db::rows_per_statement(3)) {
+/// Inserts `rows` with multi-row statements, skipping those already there (`ON CONFLICT DO NOTHING`): `table` is
+/// `name (columns)`, `tuple` one row as [`db::values_list`] takes it, and `bind` binds one row's `?` in order.
+async fn insert_rows<T>(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    table: &str,
+    tuple: &str,
+    rows: &[T],
+    bind: impl for<'q> Fn(AnyQuery<'q>, &'q T) -> AnyQuery<'q>,
+) -> Result<()> {
+    for chunk in rows.chunks(db::rows_per_statement(tuple.matches('?').count())) {
         let sql = format!(
-            "INSERT INTO person_contacts (person_id, federation_id, kind, value, created_at) VALUES {} \
-             ON CONFLICT DO NOTHING",
-            db::values_list(ctx.backend, &tuple, chunk.len())
+            "INSERT INTO {table} VALUES {} ON CONFLICT DO NOTHING",
+            db::values_list(backend, tuple, chunk.len())
         );
         let mut q = sqlx::query(&sql);
-        for (id, kind, value) in chunk {
-            q = q.bind(*id).bind(*kind).bind(*value);
-        }
-        q.execute(&mut *conn).await?;
-    }
-    Ok(())
-}
-
-/// Adds skills a person does not have yet.
-async fn insert_skills(conn: &mut sqlx::AnyConnection, backend: Backend, pairs: &[(i64, i64)]) -> Result<()> {
-    for chunk in pairs.chunks(db::rows_per_statement(2)) {
-        let sql = format!(
-            "INSERT INTO person_skills (person_id, skill_id) VALUES {} ON CONFLICT DO NOTHING",
-            db::values_list(backend, "(?, ?)", chunk.len())
-        );
-        let mut q = sqlx::query(&sql);
-        for (id, skill) in chunk {
-            q = q.bind(*id).bind(*skill);
+        for row in chunk {
+            q = bind(q, row);
         }
         q.execute(&mut *conn).await?;
     }

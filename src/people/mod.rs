@@ -692,17 +692,7 @@ fn others_of(c: &csv_import::Candidate) -> contacts::Others {
 
 /// Is any of the candidate's addresses or phones on the suppression list?
 pub async fn candidate_suppressed(db: &Db, c: &csv_import::Candidate) -> Result<bool> {
-    for email in all_emails(c) {
-        if suppressed(db, Some(email), None).await? {
-            return Ok(true);
-        }
-    }
-    for phone in c.phone.iter().chain(&c.other_phones) {
-        if suppressed(db, None, Some(phone)).await? {
-            return Ok(true);
-        }
-    }
-    Ok(false)
+    any_suppressed(db, all_emails(c), c.phone.iter().chain(&c.other_phones).map(String::as_str)).await
 }
 
 /// Creates a person by hand in a federation the caller manages.
@@ -923,17 +913,25 @@ pub fn suppression_hash(pepper: &str, kind: &str, value: &str) -> String {
 
 /// Is this e-mail or phone on the suppression list?
 pub async fn suppressed(db: &Db, email: Option<&str>, phone: Option<&str>) -> Result<bool> {
-    if email.is_none() && phone.is_none() {
+    any_suppressed(db, email, phone).await
+}
+
+/// Is any of these e-mail addresses or phones on the suppression list? One query.
+async fn any_suppressed<'a>(
+    db: &Db,
+    emails: impl IntoIterator<Item = &'a str>,
+    phones: impl IntoIterator<Item = &'a str>,
+) -> Result<bool> {
+    let values: Vec<(&str, &str)> =
+        emails.into_iter().map(|e| ("email", e)).chain(phones.into_iter().map(|p| ("phone", p))).collect();
+    if values.is_empty() {
         return Ok(false);
     }
     let pepper = pepper(db).await?;
-    let e = email.map(|e| suppression_hash(&pepper, "email", e)).unwrap_or_default();
-    let p = phone.map(|p| suppression_hash(&pepper, "phone", p)).unwrap_or_default();
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM suppressions WHERE hash = $1 OR hash = $2")
-        .bind(e)
-        .bind(p)
-        .fetch_one(&db.pool)
-        .await?;
+    let mut sql = segments::Sql::default();
+    let list: Vec<String> = values.iter().map(|(kind, v)| sql.text(suppression_hash(&pepper, kind, v))).collect();
+    let q = format!("SELECT COUNT(*) FROM suppressions WHERE hash IN ({})", list.join(", "));
+    let n: i64 = sqlx::query_scalar_with(&q, sql.arguments()?).fetch_one(&db.pool).await?;
     Ok(n > 0)
 }
 

@@ -127,20 +127,23 @@ fn compile_inner<'a>(
             parts.push(format!("p.category IN ({})", values.join(", ")));
         }
         // Tags and skills: SQLite reads the people of the first `p.id IN (…)` list and checks the rest for each, so
-        // the smaller of the two goes first and the other is probed per person (`EXISTS` on its primary key). Its
-        // statistics cannot tell which is smaller; a capped count of the index says so (a few ms).
-        let tags: Vec<String> = def.tags.iter().map(|t| t.trim().to_lowercase()).collect();
-        let mut lists: Vec<(i64, &str, &str, Vec<Bind>)> = Vec::new();
-        if !tags.is_empty() {
-            let binds: Vec<Bind> = tags.iter().map(|t| Bind::Text(t.clone())).collect();
-            lists.push((estimate(db, "person_tags", "tag", &binds).await?, "person_tags", "tag", binds));
+        // when both are set the smaller goes first and the other is probed per person (`EXISTS` on its primary key).
+        // Its statistics cannot tell which is smaller; a capped count of each index says so (a few ms).
+        let mut lists: Vec<(&str, &str, Vec<Bind>)> = Vec::new();
+        if !def.tags.is_empty() {
+            lists.push(("person_tags", "tag", def.tags.iter().map(|t| Bind::Text(t.trim().to_lowercase())).collect()));
         }
         if !def.skills.is_empty() {
-            let binds: Vec<Bind> = def.skills.iter().map(|s| Bind::Int(*s)).collect();
-            lists.push((estimate(db, "person_skills", "skill_id", &binds).await?, "person_skills", "skill_id", binds));
+            lists.push(("person_skills", "skill_id", def.skills.iter().map(|s| Bind::Int(*s)).collect()));
         }
-        lists.sort_by_key(|l| l.0);
-        for (i, (_, table, column, binds)) in lists.into_iter().enumerate() {
+        if lists.len() == 2 {
+            let tags = estimate(db, lists[0].0, lists[0].1, &lists[0].2).await?;
+            let skills = estimate(db, lists[1].0, lists[1].1, &lists[1].2).await?;
+            if skills < tags {
+                lists.swap(0, 1);
+            }
+        }
+        for (i, (table, column, binds)) in lists.into_iter().enumerate() {
             let values: Vec<String> = binds.into_iter().map(|b| sql.push(b)).collect();
             let values = values.join(", ");
             parts.push(if i == 0 {
