@@ -1240,6 +1240,17 @@ pub async fn run_job(db: &Db, import_id: i64) -> anyhow::Result<()> {
     let _ = updater.await;
     match result {
         Ok(report) => {
+            // Audited before the import shows as done: whoever sees it done finds it in the audit log.
+            let meta = crate::audit::RequestMeta::default();
+            crate::audit::record(
+                db,
+                &meta,
+                crate::audit::Entry::new(user_id, "people_imported")
+                    .target("import", import_id)
+                    .federation(Some(federation_id))
+                    .details(serde_json::json!({ "inserted": report.inserted, "updated": report.updated, "rejected": report.rejected.len() })),
+            )
+            .await?;
             let rejected_csv = if report.rejected.is_empty() {
                 String::new()
             } else {
@@ -1261,16 +1272,6 @@ pub async fn run_job(db: &Db, import_id: i64) -> anyhow::Result<()> {
             .execute(&db.pool)
             .await?;
             sqlx::query("DELETE FROM import_files WHERE import_id = $1").bind(import_id).execute(&db.pool).await?;
-            let meta = crate::audit::RequestMeta::default();
-            crate::audit::record(
-                db,
-                &meta,
-                crate::audit::Entry::new(user_id, "people_imported")
-                    .target("import", import_id)
-                    .federation(Some(federation_id))
-                    .details(serde_json::json!({ "inserted": report.inserted, "updated": report.updated, "rejected": report.rejected.len() })),
-            )
-            .await?;
             Ok(())
         }
         Err(Error::Internal(e)) => Err(e),
