@@ -654,25 +654,28 @@ fn check_address(addr: &str, what: &str) -> Result<bool, SmtpError> {
 /// ending gets one, so the message always ends with CRLF (ready for ".\r\n").
 pub fn dot_stuff(message: &[u8], out: &mut Vec<u8>) {
     out.reserve(message.len() + message.len() / 32 + 2);
-    let mut rest = message;
-    while !rest.is_empty() {
-        if rest[0] == b'.' {
+    // Lines that already end in CRLF and do not start with a dot are copied in runs; `copied` is where the run
+    // not yet copied starts.
+    let (mut copied, mut pos) = (0, 0);
+    while pos < message.len() {
+        let (end, next) = match memchr::memchr(b'\n', &message[pos..]) {
+            Some(n) => (pos + n, pos + n + 1),
+            None => (message.len(), message.len()),
+        };
+        if message[pos] != b'.' && end > pos && message[end - 1] == b'\r' && next > end {
+            pos = next;
+            continue;
+        }
+        out.extend_from_slice(&message[copied..pos]);
+        if message[pos] == b'.' {
             out.push(b'.');
         }
-        match rest.iter().position(|&b| b == b'\n') {
-            Some(nl) => {
-                let line = &rest[..nl];
-                out.extend_from_slice(line.strip_suffix(b"\r").unwrap_or(line));
-                out.extend_from_slice(b"\r\n");
-                rest = &rest[nl + 1..];
-            }
-            None => {
-                out.extend_from_slice(rest);
-                out.extend_from_slice(b"\r\n");
-                break;
-            }
-        }
+        let line = &message[pos..end];
+        out.extend_from_slice(line.strip_suffix(b"\r").filter(|_| next > end).unwrap_or(line));
+        out.extend_from_slice(b"\r\n");
+        (copied, pos) = (next, next);
     }
+    out.extend_from_slice(&message[copied..]);
 }
 
 async fn tls_handshake(cfg: &SmtpConfig, tcp: TcpStream) -> Result<TlsStream<TcpStream>, SmtpError> {
@@ -954,6 +957,46 @@ loop.run_forever()
         let mut out = Vec::new();
         super::super::mime::build(&env, &text, "<p>Bonjour</p>", &mut out);
         out
+    }
+
+    /// Line by line, as RFC 5321 §4.5.2 says it: `dot_stuff` must agree.
+    fn reference_dot_stuff(message: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut rest = message;
+        while !rest.is_empty() {
+            if rest[0] == b'.' {
+                out.push(b'.');
+            }
+            match rest.iter().position(|&b| b == b'\n') {
+                Some(nl) => {
+                    let line = &rest[..nl];
+                    out.extend_from_slice(line.strip_suffix(b"\r").unwrap_or(line));
+                    out.extend_from_slice(b"\r\n");
+                    rest = &rest[nl + 1..];
+                }
+                None => {
+                    out.extend_from_slice(rest);
+                    out.extend_from_slice(b"\r\n");
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn dot_stuffing_agrees_with_the_line_by_line_reference(
+            message in proptest::collection::vec(
+                proptest::prop_oneof![6 => proptest::strategy::Just(b'a'), 2 => proptest::strategy::Just(b'.'),
+                    2 => proptest::strategy::Just(b'\r'), 3 => proptest::strategy::Just(b'\n')],
+                0..200,
+            )
+        ) {
+            let mut out = b"kept".to_vec();
+            dot_stuff(&message, &mut out);
+            proptest::prop_assert_eq!(&out[4..], &reference_dot_stuff(&message)[..]);
+        }
     }
 
     #[test]
