@@ -246,10 +246,31 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
     },
 ];
 
+/// SQLite keeps statistics of its memory use by default, behind a global mutex taken at every allocation: with
+/// several connections busy (a big import, searches, senders) that lock and its bookkeeping were ~10 % of SQLite's
+/// time. Terrain never reads those statistics. Must run before SQLite initialises (the first connection); later
+/// calls are refused by SQLite and change nothing.
+fn sqlite_without_memory_statistics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: sqlite3_config is called once, before any connection is opened by this process (SQLite answers
+        // SQLITE_MISUSE, harmlessly, if it was already initialised).
+        let rc = unsafe {
+            libsqlite3_sys::sqlite3_config(libsqlite3_sys::SQLITE_CONFIG_MEMSTATUS, 0 as std::os::raw::c_int)
+        };
+        if rc != libsqlite3_sys::SQLITE_OK {
+            tracing::debug!(rc, "SQLite memory statistics left on (SQLite already initialised)");
+        }
+    });
+}
+
 impl Db {
     /// Connects to the database the URL names: `sqlite://PATH` (file created if missing) or `postgres://…`.
     pub async fn connect(url: &str) -> anyhow::Result<Db> {
         install_default_drivers();
+        if url.starts_with("sqlite:") {
+            sqlite_without_memory_statistics();
+        }
         // One direct connection first: a wrong host or password fails at once with the driver's reason,
         // instead of the pool retrying until its timeout.
         {

@@ -251,7 +251,7 @@ fn plain_run(bytes: &[u8]) -> usize {
         let x = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
         // A byte's high bit in each term flags: below 0x20, above 0x7e (0x7f and up), equal to '='.
         let below = x.wrapping_sub(ONES * 0x20) & !x;
-        let above = (x.wrapping_add(ONES * 0x01) | x) & HIGHS;
+        let above = (x.wrapping_add(ONES) | x) & HIGHS;
         let eq = x ^ (ONES * b'=' as u64);
         let is_eq = eq.wrapping_sub(ONES) & !eq;
         if (below | above | is_eq) & HIGHS != 0 {
@@ -259,7 +259,10 @@ fn plain_run(bytes: &[u8]) -> usize {
         }
         i += 8;
     }
-    i + bytes[i..].iter().position(|&b| !matches!(b, b'!'..=b'<' | b'>'..=b'~' | b' ' | b'\t')).unwrap_or(bytes.len() - i)
+    i + bytes[i..]
+        .iter()
+        .position(|&b| !matches!(b, b'!'..=b'<' | b'>'..=b'~' | b' ' | b'\t'))
+        .unwrap_or(bytes.len() - i)
 }
 
 /// Writes one header field, folding at whitespace so that lines stay within 78 characters.
