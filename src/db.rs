@@ -203,6 +203,11 @@ pub const SQLITE_MIGRATIONS: &[Migration] = &[
         name: "recipient_triggers",
         sql: include_str!("../migrations/sqlite/0014_recipient_triggers.sql"),
     },
+    Migration {
+        version: 15,
+        name: "recipient_claims",
+        sql: include_str!("../migrations/sqlite/0015_recipient_claims.sql"),
+    },
 ];
 
 pub const POSTGRES_MIGRATIONS: &[Migration] = &[
@@ -243,6 +248,11 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
         version: 14,
         name: "recipient_triggers",
         sql: include_str!("../migrations/postgres/0014_recipient_triggers.sql"),
+    },
+    Migration {
+        version: 15,
+        name: "recipient_claims",
+        sql: include_str!("../migrations/postgres/0015_recipient_claims.sql"),
     },
 ];
 

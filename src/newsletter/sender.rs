@@ -445,6 +445,8 @@ pub async fn run(runner: &Runner, campaign_id: i64, shard: u32) -> anyhow::Resul
     // withdrawal effective within seconds, even in the middle of a campaign.
     let batch_size: i64 = if n.rate > 0 { (i64::from(n.rate) * 2).clamp(1, 1000) } else { 500 };
     let worker = ctx.identity.column();
+    // Where this sender's previous claim ended (see `claim`).
+    let mut after = 0;
     let result = async {
         loop {
             let state: String =
@@ -456,9 +458,16 @@ pub async fn run(runner: &Runner, campaign_id: i64, shard: u32) -> anyhow::Resul
                 requeue(db, campaign_id, shard, now()).await?;
                 return Ok(());
             }
-            let batch = claim(db, campaign_id, &worker, &purpose, batch_size).await?;
-            if batch.is_empty() {
+            let Some((batch, last)) = claim(db, campaign_id, &worker, &purpose, after, batch_size).await? else {
+                if after > 0 {
+                    after = 0;
+                    continue;
+                }
                 return finish_or_wait(db, campaign_id, shard).await;
+            };
+            after = last;
+            if batch.is_empty() {
+                continue;
             }
             let outcomes = send_batch(&ctx, batch, &mut pool, &limiter, &errors).await;
             record(db, campaign_id, &outcomes).await?;
@@ -562,54 +571,72 @@ async fn finish_or_wait(db: &Db, campaign_id: i64, shard: u32) -> anyhow::Result
     Ok(())
 }
 
-/// Claims up to `n` pending recipients for this sender; returns them with what their message needs.
-async fn claim(db: &Db, campaign_id: i64, worker: &str, purpose: &str, n: i64) -> anyhow::Result<Vec<Recipient>> {
+/// Claims up to `n` pending recipients for this sender, the first ones after person `after` in the campaign's
+/// primary key order; returns them with what their message needs, and the last person claimed (None: nothing
+/// left to claim after `after`). A sender passes the last person of its previous
+/// claim as `after`, so that each claim reads only the rows since then (not the whole campaign already sent), and
+/// starts again from 0 when it finds nothing further (retries that came due, rows another sender let go).
+async fn claim(
+    db: &Db,
+    campaign_id: i64,
+    worker: &str,
+    purpose: &str,
+    after: i64,
+    n: i64,
+) -> anyhow::Result<Option<(Vec<Recipient>, i64)>> {
     let t = now();
     let lock = if db.backend == Backend::Postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
-    let claimed = sqlx::query(&format!(
+    let ids: Vec<i64> = sqlx::query_scalar(&format!(
         "UPDATE campaign_recipients SET state = 'sending', worker = $1, lease_until = $2, attempts = attempts + 1 \
          WHERE campaign_id = $3 AND person_id IN (SELECT person_id FROM campaign_recipients \
-         WHERE campaign_id = $3 AND state = 'pending' AND next_attempt_at <= $4 ORDER BY person_id LIMIT $5 {lock})"
+         WHERE campaign_id = $3 AND person_id > $6 AND state = 'pending' AND next_attempt_at <= $4 \
+         ORDER BY person_id LIMIT $5 {lock}) RETURNING person_id"
     ))
     .bind(worker)
     .bind(t + LEASE_SECONDS)
     .bind(campaign_id)
     .bind(t)
     .bind(n)
-    .execute(&db.pool)
-    .await?
-    .rows_affected();
-    if claimed == 0 {
-        return Ok(Vec::new());
+    .bind(after)
+    .fetch_all(&db.pool)
+    .await?;
+    if ids.is_empty() {
+        return Ok(None);
     }
-    let recipients: Vec<Recipient> = sqlx::query_as(
+    let claimed = ids.len() as u64;
+    let recipients: Vec<Recipient> = sqlx::query_as(&format!(
         "SELECT r.person_id, r.track, r.attempts, p.email, p.first_name, p.last_name, \
          COALESCE(co.name, p.city) AS commune, \
          (SELECT cs.granted FROM consent_state cs WHERE cs.person_id = p.id AND cs.purpose = $3) AS consent, \
          (SELECT 1 FROM email_blocks b WHERE b.person_id = p.id) AS blocked \
          FROM campaign_recipients r JOIN people p ON p.id = r.person_id \
          LEFT JOIN communes co ON co.code = p.commune_code \
-         WHERE r.campaign_id = $1 AND r.worker = $2 AND r.state = 'sending' ORDER BY r.person_id",
-    )
+         WHERE r.campaign_id = $1 AND r.person_id IN ({}) AND r.worker = $2 AND r.state = 'sending' \
+         ORDER BY r.person_id",
+        id_source(db.backend, 4)
+    ))
     .bind(campaign_id)
     .bind(worker)
     .bind(purpose)
+    .bind(serde_json::to_string(&ids)?)
     .fetch_all(&db.pool)
     .await?;
     if (recipients.len() as u64) < claimed {
         // Rows whose person was deleted while the audience was frozen (PostgreSQL has no foreign key there, see
-        // migration 11): nobody to write to.
-        sqlx::query(
+        // migration 6): nobody to write to.
+        sqlx::query(&format!(
             "UPDATE campaign_recipients SET state = 'skipped', detail = 'personne supprimée', lease_until = NULL \
-             WHERE campaign_id = $1 AND worker = $2 AND state = 'sending' \
+             WHERE campaign_id = $1 AND person_id IN ({}) AND worker = $2 AND state = 'sending' \
              AND NOT EXISTS (SELECT 1 FROM people p WHERE p.id = campaign_recipients.person_id)",
-        )
+            id_source(db.backend, 3)
+        ))
         .bind(campaign_id)
         .bind(worker)
+        .bind(serde_json::to_string(&ids)?)
         .execute(&db.pool)
         .await?;
     }
-    Ok(recipients)
+    Ok(Some((recipients, ids.iter().copied().max().unwrap_or(after))))
 }
 
 /// A messages-per-second cap shared by the connections of a run (0: none).
