@@ -572,10 +572,10 @@ async fn finish_or_wait(db: &Db, campaign_id: i64, shard: u32) -> anyhow::Result
 }
 
 /// Claims up to `n` pending recipients for this sender, the first ones after person `after` in the campaign's
-/// primary key order; returns them with what their message needs, and the last person claimed (None: nothing
-/// left to claim after `after`). A sender passes the last person of its previous
-/// claim as `after`, so that each claim reads only the rows since then (not the whole campaign already sent), and
-/// starts again from 0 when it finds nothing further (retries that came due, rows another sender let go).
+/// primary key order; returns them with what their message needs, and the last person claimed (None: nothing left
+/// to claim after `after`). A sender passes the last person of its previous claim as `after`, so that each claim
+/// reads only the rows since then (not the whole campaign already sent), and starts again from 0 when it finds
+/// nothing further (retries that came due, rows another sender let go).
 async fn claim(
     db: &Db,
     campaign_id: i64,
