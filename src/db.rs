@@ -258,8 +258,8 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
 
 /// SQLite keeps statistics of its memory use by default, behind a global mutex taken at every allocation: with
 /// several connections busy (a big import, searches, senders) that lock and its bookkeeping were ~8 % of SQLite's
-/// thread in a 1M import. Terrain never reads those statistics. Must run before SQLite initialises (the first connection); later
-/// calls are refused by SQLite and change nothing.
+/// thread in a 1M import. Terrain never reads those statistics. Must run before SQLite initialises (the first
+/// connection); later calls are refused by SQLite and change nothing.
 fn sqlite_without_memory_statistics() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
