@@ -439,23 +439,12 @@ impl Rng {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_sender_killed_at_random_points_delivers_exactly_one_copy_to_each_recipient() {
-    let sink = RawSink::start();
-    let spool = tempfile::tempdir().unwrap();
-    let (port, spool_path) = (sink.port, spool.path().display().to_string());
-    let t = TestApp::spawn_with(move |c| {
-        c.smtp.host = "127.0.0.1".into();
-        c.smtp.port = port;
-        c.newsletter.spool_dir = spool_path;
-        c.workers = 0;
-    })
-    .await;
+/// A federation 69 newsletter to `n` new people who consented to it, launched (audience frozen) in `shards` tasks.
+async fn launch_big_campaign(t: &TestApp, n: i64, shards: u32) -> campaigns::Campaign {
     let fed = t.federation_id("69").await;
-    const N: i64 = 5_000;
     let now = terrain::db::now();
     let mut tx = t.app.db.pool.begin().await.unwrap();
-    for i in 0..N {
+    for i in 0..n {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO people (federation_id, first_name, email, category, legal_basis, origin, origin_channel, \
              created_at, updated_at, last_activity_at) VALUES ($1, 'P', $2, 'member', 'membership', 'test', 'manual', \
@@ -471,28 +460,92 @@ async fn a_sender_killed_at_random_points_delivers_exactly_one_copy_to_each_reci
     }
     tx.commit().await.unwrap();
     let access = terrain::users::access_for(&t.app.db, t.user_id(COORD_69).await).await.unwrap();
-    let c = campaigns::create(&t.app.db, &access, federation_list(&t, fed).await, "Grande lettre").await.unwrap();
+    let c = campaigns::create(&t.app.db, &access, federation_list(t, fed).await, "Grande lettre").await.unwrap();
     let sender = terrain::newsletter::sender_identity(&t.app.db, &t.app.config, &c).await.unwrap();
-    assert_eq!(campaigns::launch(&t.app.db, &access, &c, &sender, 2, None).await.unwrap(), N);
+    assert_eq!(campaigns::launch(&t.app.db, &access, &c, &sender, shards, None).await.unwrap(), n);
+    c
+}
+
+/// A `terrain worker` process (two job runners) on the test's database, sending to the SMTP server on `port`, at
+/// most `rate` messages a second per sending task (0: no cap).
+fn sender_process(t: &TestApp, port: u16, spool: &str, rate: u32) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_terrain"))
+        .args(["worker", "--workers", "2"])
+        .env("TERRAIN_NEWSLETTER_RATE", rate.to_string())
+        .env("TERRAIN_DATABASE_URL", t.db.url())
+        .env("TERRAIN_SMTP_HOST", "127.0.0.1")
+        .env("TERRAIN_SMTP_PORT", port.to_string())
+        .env("TERRAIN_OUTBOX", "true")
+        .env("TERRAIN_NEWSLETTER_SPOOL_DIR", spool)
+        .env("TERRAIN_LOG_FORMAT", "text")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_worker_processes_share_a_campaign_and_each_recipient_gets_one_copy() {
+    // Each process sends to its own SMTP server, so the servers' mailboxes tell which process sent what.
+    let (sink_a, sink_b) = (RawSink::start(), RawSink::start());
+    let spool = tempfile::tempdir().unwrap();
+    let t = TestApp::spawn_with(|c| c.workers = 0).await;
+    const N: i64 = 3_000;
+    // Four sending tasks: each process runs two at a time, so both take part.
+    let c = launch_big_campaign(&t, N, 4).await;
+    let spool_path = spool.path().display().to_string();
+    // Capped, so that one process alone would need a few seconds: the other one has time to start and take its part.
+    let mut a = sender_process(&t, sink_a.port, &spool_path, 400);
+    let mut b = sender_process(&t, sink_b.port, &spool_path, 400);
+    let mut state = String::new();
+    for _ in 0..1200 {
+        state = sqlx::query_scalar("SELECT state FROM campaigns WHERE id = $1")
+            .bind(c.id)
+            .fetch_one(&t.app.db.pool)
+            .await
+            .unwrap();
+        if state != "sending" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    for child in [&mut a, &mut b] {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    assert_eq!(state, "sent");
+    let progress = campaigns::progress(&t.app.db, c.id).await.unwrap();
+    assert_eq!(progress.sent, N, "{progress:?}");
+    let (from_a, from_b) = (sink_a.recipients(), sink_b.recipients());
+    assert!(!from_a.is_empty() && !from_b.is_empty(), "both processes sent: {} and {}", from_a.len(), from_b.len());
+    let mut all: Vec<String> = from_a.iter().chain(&from_b).cloned().collect();
+    assert_eq!(all.len() as i64, N, "{} + {} messages", from_a.len(), from_b.len());
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len() as i64, N, "nobody got two copies");
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_killed_at_random_points_delivers_exactly_one_copy_to_each_recipient() {
+    let sink = RawSink::start();
+    let spool = tempfile::tempdir().unwrap();
+    let (port, spool_path) = (sink.port, spool.path().display().to_string());
+    let t = TestApp::spawn_with(move |c| {
+        c.smtp.host = "127.0.0.1".into();
+        c.smtp.port = port;
+        c.newsletter.spool_dir = spool_path;
+        c.workers = 0;
+    })
+    .await;
+    const N: i64 = 5_000;
+    let c = launch_big_campaign(&t, N, 2).await;
 
     let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
     println!("kill points seed: {seed}");
     let mut rng = Rng(seed);
-    let worker = |spool: &str| {
-        Command::new(env!("CARGO_BIN_EXE_terrain"))
-            .args(["worker", "--workers", "2"])
-            .env("TERRAIN_DATABASE_URL", t.db.url())
-            .env("TERRAIN_SMTP_HOST", "127.0.0.1")
-            .env("TERRAIN_SMTP_PORT", port.to_string())
-            .env("TERRAIN_OUTBOX", "true")
-            .env("TERRAIN_NEWSLETTER_SPOOL_DIR", spool)
-            .env("TERRAIN_LOG_FORMAT", "text")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap()
-    };
+    let worker = |spool: &str| sender_process(&t, port, spool, 0);
     let spool_path = spool.path().display().to_string();
     let mut kills = 0;
     let state = |t: &TestApp| {
