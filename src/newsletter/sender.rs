@@ -107,8 +107,9 @@ pub async fn recover(db: &Db, spool: &Path, campaign_id: i64) -> anyhow::Result<
     let host = jobs::host_name();
     let t = now();
     let workers: Vec<(String, i64)> = sqlx::query_as(
+        // `state <> 'pending'` names the state index's condition (migration 15), which SQLite does not deduce.
         "SELECT worker, MIN(lease_until) FROM campaign_recipients WHERE campaign_id = $1 AND state = 'sending' \
-         GROUP BY worker",
+         AND state <> 'pending' GROUP BY worker",
     )
     .bind(campaign_id)
     .fetch_all(&db.pool)
@@ -131,7 +132,8 @@ pub async fn recover(db: &Db, spool: &Path, campaign_id: i64) -> anyhow::Result<
             continue; // maybe alive elsewhere: wait for its lease
         }
         let ids: Vec<i64> = sqlx::query_scalar(
-            "SELECT person_id FROM campaign_recipients WHERE campaign_id = $1 AND state = 'sending' AND worker = $2",
+            "SELECT person_id FROM campaign_recipients WHERE campaign_id = $1 AND state = 'sending' \
+             AND state <> 'pending' AND worker = $2",
         )
         .bind(campaign_id)
         .bind(&worker)
