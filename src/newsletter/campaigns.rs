@@ -462,14 +462,9 @@ pub async fn progress(db: &Db, campaign_id: i64) -> Result<Progress> {
     .fetch_all(&db.pool)
     .await?;
     let mut p = Progress::default();
-    for (state, n) in &rows {
-        if state == "*" {
-            p.pending += n;
-        } else {
-            p.pending -= n;
-        }
-    }
     for (state, n) in rows {
+        // Pending: all rows, less each other state.
+        p.pending += if state == "*" { n } else { -n };
         match state.as_str() {
             "sending" => p.sending = n,
             "sent" => p.sent = n,

@@ -463,3 +463,8 @@ pub fn link_in(text: &str, path_prefix: &str) -> String {
     let start = text.find(path_prefix).unwrap_or_else(|| panic!("no link {path_prefix} in:\n{text}"));
     text[start..].chars().take_while(|c| !c.is_whitespace()).collect()
 }
+
+/// A campaign's state (draft, sending, sent, paused…).
+pub async fn campaign_state(t: &TestApp, id: i64) -> String {
+    sqlx::query_scalar("SELECT state FROM campaigns WHERE id = $1").bind(id).fetch_one(&t.app.db.pool).await.unwrap()
+}

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use reqwest::StatusCode;
+use terrain::config::Config;
 use terrain::newsletter::{campaigns, tracking};
 
 use crate::helpers::*;
@@ -135,11 +136,7 @@ async fn federation_list(t: &TestApp, federation: i64) -> i64 {
 async fn send_until_done(t: &TestApp, campaign: i64) -> String {
     for _ in 0..400 {
         t.drain_jobs().await;
-        let state: String = sqlx::query_scalar("SELECT state FROM campaigns WHERE id = $1")
-            .bind(campaign)
-            .fetch_one(&t.app.db.pool)
-            .await
-            .unwrap();
+        let state = campaign_state(t, campaign).await;
         if state != "sending" {
             return state;
         }
@@ -154,16 +151,12 @@ async fn a_campaign_reaches_each_consenting_person_once_signed_tracked_and_unsub
     let keys = tempfile::tempdir().unwrap();
     let key = generate_dkim_key(keys.path());
     let spool = tempfile::tempdir().unwrap();
-    let (port, key_path, spool_path) = (sink.port, key.display().to_string(), spool.path().display().to_string());
-    let t = TestApp::spawn_with(move |c| {
-        c.smtp.host = "127.0.0.1".into();
-        c.smtp.port = port;
+    let key_path = key.display().to_string();
+    let t = sending_app(&sink, &spool, |c| {
         c.mail_from = "Fédération du Rhône <lettre@parti.example.org>".into();
         c.newsletter.dkim_domain = "parti.example.org".into();
         c.newsletter.dkim_selector = "terrain".into();
         c.newsletter.dkim_key_file = key_path;
-        c.newsletter.spool_dir = spool_path;
-        c.workers = 0;
     })
     .await;
     let fed = t.federation_id("69").await;
@@ -315,18 +308,13 @@ async fn consent_withdrawn_mid_campaign_stops_further_sends_and_bounces_block_ad
     let spool = tempfile::tempdir().unwrap();
     let maildir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(maildir.path().join("new")).unwrap();
-    let (port, spool_path, maildir_path) =
-        (sink.port, spool.path().display().to_string(), maildir.path().display().to_string());
-    let t = TestApp::spawn_with(move |c| {
-        c.smtp.host = "127.0.0.1".into();
-        c.smtp.port = port;
-        c.newsletter.spool_dir = spool_path;
+    let maildir_path = maildir.path().display().to_string();
+    let t = sending_app(&sink, &spool, |c| {
         c.newsletter.bounce_maildir = maildir_path;
         // Slow enough to withdraw a consent while the campaign is sending.
         c.newsletter.rate = 10;
         c.mail_from = "Lettre <lettre@parti.example.org>".into();
         c.newsletter.concurrency = 1;
-        c.workers = 0;
     })
     .await;
     let fed = t.federation_id("69").await;
@@ -439,6 +427,31 @@ impl Rng {
     }
 }
 
+/// Waits (up to two minutes) while other processes send the campaign; its state then.
+async fn wait_while_sending(t: &TestApp, campaign: i64) -> String {
+    for _ in 0..1200 {
+        let state = campaign_state(t, campaign).await;
+        if state != "sending" {
+            return state;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    campaign_state(t, campaign).await
+}
+
+/// An application that sends newsletters to `sink`, journals in `spool` and runs no job itself; `adjust` sets the rest.
+async fn sending_app(sink: &RawSink, spool: &tempfile::TempDir, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let (port, spool_path) = (sink.port, spool.path().display().to_string());
+    TestApp::spawn_with(move |c| {
+        c.smtp.host = "127.0.0.1".into();
+        c.smtp.port = port;
+        c.newsletter.spool_dir = spool_path;
+        c.workers = 0;
+        adjust(c);
+    })
+    .await
+}
+
 /// A federation 69 newsletter to `n` new people who consented to it, launched (audience frozen) in `shards` tasks.
 async fn launch_big_campaign(t: &TestApp, n: i64, shards: u32) -> campaigns::Campaign {
     let fed = t.federation_id("69").await;
@@ -501,18 +514,7 @@ async fn two_worker_processes_share_a_campaign_and_each_recipient_gets_one_copy(
     // Capped, so that one process alone would need a few seconds: the other one has time to start and take its part.
     let mut a = sender_process(&t, sink_a.port, &spool_path, 400);
     let mut b = sender_process(&t, sink_b.port, &spool_path, 400);
-    let mut state = String::new();
-    for _ in 0..1200 {
-        state = sqlx::query_scalar("SELECT state FROM campaigns WHERE id = $1")
-            .bind(c.id)
-            .fetch_one(&t.app.db.pool)
-            .await
-            .unwrap();
-        if state != "sending" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let state = wait_while_sending(&t, c.id).await;
     for child in [&mut a, &mut b] {
         child.kill().unwrap();
         child.wait().unwrap();
@@ -534,14 +536,8 @@ async fn two_worker_processes_share_a_campaign_and_each_recipient_gets_one_copy(
 async fn a_sender_killed_at_random_points_delivers_exactly_one_copy_to_each_recipient() {
     let sink = RawSink::start();
     let spool = tempfile::tempdir().unwrap();
-    let (port, spool_path) = (sink.port, spool.path().display().to_string());
-    let t = TestApp::spawn_with(move |c| {
-        c.smtp.host = "127.0.0.1".into();
-        c.smtp.port = port;
-        c.newsletter.spool_dir = spool_path;
-        c.workers = 0;
-    })
-    .await;
+    let t = sending_app(&sink, &spool, |_| {}).await;
+    let port = sink.port;
     const N: i64 = 5_000;
     let c = launch_big_campaign(&t, N, 2).await;
 
@@ -551,18 +547,8 @@ async fn a_sender_killed_at_random_points_delivers_exactly_one_copy_to_each_reci
     let worker = |spool: &str| sender_process(&t, port, spool, 0);
     let spool_path = spool.path().display().to_string();
     let mut kills = 0;
-    let state = |t: &TestApp| {
-        let pool = t.app.db.pool.clone();
-        async move {
-            sqlx::query_scalar::<_, String>("SELECT state FROM campaigns WHERE id = $1")
-                .bind(c.id)
-                .fetch_one(&pool)
-                .await
-                .unwrap()
-        }
-    };
     // Killed (SIGKILL) at random moments while it sends; then left to finish.
-    while kills < 12 && state(&t).await == "sending" {
+    while kills < 12 && campaign_state(&t, c.id).await == "sending" {
         let mut child = worker(&spool_path);
         tokio::time::sleep(std::time::Duration::from_millis(150 + rng.next() % 700)).await;
         child.kill().unwrap();
@@ -570,15 +556,10 @@ async fn a_sender_killed_at_random_points_delivers_exactly_one_copy_to_each_reci
         kills += 1;
     }
     let mut child = worker(&spool_path);
-    for _ in 0..1200 {
-        if state(&t).await != "sending" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let state = wait_while_sending(&t, c.id).await;
     child.kill().unwrap();
     child.wait().unwrap();
-    assert_eq!(state(&t).await, "sent", "after {kills} kills");
+    assert_eq!(state, "sent", "after {kills} kills");
     let progress = campaigns::progress(&t.app.db, c.id).await.unwrap();
     assert_eq!(progress.sent, N, "{progress:?} after {kills} kills");
     let mut received = sink.recipients();
@@ -594,14 +575,9 @@ async fn a_sender_killed_at_random_points_delivers_exactly_one_copy_to_each_reci
 async fn temporary_failures_are_retried_and_repeated_errors_pause_the_campaign() {
     let sink = RawSink::start();
     let spool = tempfile::tempdir().unwrap();
-    let (port, spool_path) = (sink.port, spool.path().display().to_string());
-    let t = TestApp::spawn_with(move |c| {
-        c.smtp.host = "127.0.0.1".into();
-        c.smtp.port = port;
-        c.newsletter.spool_dir = spool_path;
+    let t = sending_app(&sink, &spool, |c| {
         c.newsletter.concurrency = 1;
         c.newsletter.pause_after_errors = 4;
-        c.workers = 0;
     })
     .await;
     let fed = t.federation_id("69").await;
@@ -624,12 +600,7 @@ async fn temporary_failures_are_retried_and_repeated_errors_pause_the_campaign()
     assert_eq!((state.as_str(), attempts), ("pending", 1), "{detail}");
     assert!(detail.contains("451"), "{detail}");
     assert_eq!(sink.recipients(), ["ok@example.org"]);
-    let still: String = sqlx::query_scalar("SELECT state FROM campaigns WHERE id = $1")
-        .bind(c.id)
-        .fetch_one(&t.app.db.pool)
-        .await
-        .unwrap();
-    assert_eq!(still, "sending", "waits for the retry");
+    assert_eq!(campaign_state(&t, c.id).await, "sending", "waits for the retry");
 
     // Every address refused: after 4 errors in a row the campaign pauses itself and says why.
     for i in 0..6 {

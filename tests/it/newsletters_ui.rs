@@ -42,10 +42,6 @@ async fn document(t: &TestApp, id: i64) -> String {
     sqlx::query_scalar("SELECT document FROM campaigns WHERE id = $1").bind(id).fetch_one(&t.app.db.pool).await.unwrap()
 }
 
-async fn state(t: &TestApp, id: i64) -> String {
-    sqlx::query_scalar("SELECT state FROM campaigns WHERE id = $1").bind(id).fetch_one(&t.app.db.pool).await.unwrap()
-}
-
 fn unescape(s: &str) -> String {
     s.replace("&quot;", "\"")
         .replace("&#34;", "\"")
@@ -261,7 +257,7 @@ async fn a_coordinator_composes_previews_tests_and_sends_within_their_federation
             .unwrap();
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "POST {path}");
     }
-    assert_eq!(state(&t, id).await, "draft");
+    assert_eq!(campaign_state(&t, id).await, "draft");
     let (_, page) = get_text(&other, t.url("/lettres")).await;
     assert!(!page.contains("Lettre de mars"));
 
@@ -274,7 +270,7 @@ async fn a_coordinator_composes_previews_tests_and_sends_within_their_federation
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(r.text().await.unwrap().contains("La date d&#39;envoi est passée"));
-    assert_eq!(state(&t, id).await, "draft");
+    assert_eq!(campaign_state(&t, id).await, "draft");
 
     // Send now: the audience is frozen, the send is audited, the statistics page shows the state.
     let r = c.post(t.url(&format!("/lettres/{id}/envoyer"))).form(&[("when", "now")]).send().await.unwrap();
@@ -485,12 +481,12 @@ async fn statistics_count_opens_clicks_and_unsubscribes_and_export_them() {
     assert!(page.contains("http-equiv=\"refresh\"") && page.contains("Mettre en pause"));
     let r = c.post(t.url(&format!("/lettres/{running}/pause"))).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert_eq!(state(&t, running).await, "paused");
+    assert_eq!(campaign_state(&t, running).await, "paused");
     let (_, page) = get_text(&c, t.url(&location(&r))).await;
     assert!(page.contains("Envoi mis en pause.") && page.contains("Reprendre l'envoi"), "{page}");
     let r = c.post(t.url(&format!("/lettres/{running}/annuler"))).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert_eq!(state(&t, running).await, "cancelled");
+    assert_eq!(campaign_state(&t, running).await, "cancelled");
     assert_eq!(t.audit_count("campaign_pause").await, 1);
     assert_eq!(t.audit_count("campaign_cancel").await, 1);
     let r = other.post(t.url(&format!("/lettres/{running}/reprendre"))).send().await.unwrap();
