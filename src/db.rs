@@ -121,6 +121,14 @@ fn rewrite_in_list(body: &str) -> Option<(String, usize)> {
     Some((format!("CHECK ({})", comparisons.join(" OR ")), used))
 }
 
+/// A subquery giving the ids of the JSON array bound as parameter `n` (`$n`), one row each.
+pub fn json_ids(backend: Backend, n: usize) -> String {
+    match backend {
+        Backend::Sqlite => format!("SELECT CAST(value AS BIGINT) FROM json_each(${n})"),
+        Backend::Postgres => format!("SELECT CAST(jsonb_array_elements_text(${n}::jsonb) AS BIGINT)"),
+    }
+}
+
 /// The `VALUES` list of a multi-row insert of `rows` rows: `tuple` is one row, e.g. `(?, ?, 'import', 42)`, where
 /// each `?` is a parameter, bound row after row; the rest is copied as is (constants go in as literals, never
 /// containing `?`). SQLite
@@ -208,6 +216,11 @@ pub const SQLITE_MIGRATIONS: &[Migration] = &[
         name: "recipient_claims",
         sql: include_str!("../migrations/sqlite/0015_recipient_claims.sql"),
     },
+    Migration {
+        version: 16,
+        name: "audience_lists",
+        sql: include_str!("../migrations/sqlite/0016_audience_lists.sql"),
+    },
 ];
 
 pub const POSTGRES_MIGRATIONS: &[Migration] = &[
@@ -253,6 +266,11 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
         version: 15,
         name: "recipient_claims",
         sql: include_str!("../migrations/postgres/0015_recipient_claims.sql"),
+    },
+    Migration {
+        version: 16,
+        name: "audience_lists",
+        sql: include_str!("../migrations/postgres/0016_audience_lists.sql"),
     },
 ];
 

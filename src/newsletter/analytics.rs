@@ -126,7 +126,9 @@ pub async fn figures(db: &Db, ids: &[i64]) -> Result<HashMap<i64, Figures>> {
         }
         let recipients: Vec<(i64, String, i64, i64)> = sqlx::query_as(&format!(
             "SELECT campaign_id, state, track, COUNT(*) FROM campaign_recipients \
-             WHERE campaign_id IN ({list}) GROUP BY campaign_id, state, track"
+             WHERE campaign_id IN ({list}) GROUP BY campaign_id, state, track \
+             UNION ALL SELECT campaign_id, 'pending', track, CAST(SUM(n) AS BIGINT) FROM campaign_audience \
+             WHERE campaign_id IN ({list}) GROUP BY campaign_id, track"
         ))
         .fetch_all(&db.pool)
         .await?;

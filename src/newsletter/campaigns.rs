@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::render::{self, Document};
 use crate::access::{Access, Perm, Scope};
-use crate::db::{Db, now};
+use crate::db::{self, Backend, Db, now};
 use crate::error::{Error, Result};
 use crate::jobs::{self, Job};
 use crate::people::segments::{self, Sql};
@@ -337,20 +337,30 @@ pub async fn launch(
     if claimed != 1 {
         return Err(Error::Conflict("Cette lettre est déjà partie.".into()));
     }
-    // Individual tracking only for people who allowed it.
-    let tracked = "CASE WHEN p.id IN (SELECT t.person_id FROM consent_state t WHERE t.purpose = 'tracking' \
-                   AND t.granted = 1) THEN 1 ELSE 0 END";
-    let n = sqlx::query_with(
+    // The audience, frozen as lists of person ids by range of ids (migration 16), each with whether its people
+    // allowed individual tracking; senders turn them into recipient rows.
+    let list = match db.backend {
+        Backend::Sqlite => "json_group_array(p.id)",
+        Backend::Postgres => "CAST(json_agg(p.id) AS TEXT)",
+    };
+    let tracked = "CASE WHEN trk.person_id IS NULL THEN 0 ELSE 1 END";
+    sqlx::query_with(
         &format!(
-            "INSERT INTO campaign_recipients (campaign_id, person_id, state, track) \
-             SELECT {id}, p.id, 'pending', {tracked} FROM people p WHERE {cond}",
+            "INSERT INTO campaign_audience (campaign_id, bucket, track, first_id, last_id, n, person_ids) \
+             SELECT {id}, p.id / {AUDIENCE_LIST}, {tracked}, MIN(p.id), MAX(p.id), COUNT(*), {list} \
+             FROM people p LEFT JOIN consent_state trk ON trk.person_id = p.id AND trk.purpose = 'tracking' \
+             AND trk.granted = 1 WHERE {cond} GROUP BY p.id / {AUDIENCE_LIST}, {tracked}",
             id = campaign.id
         ),
         sql.arguments()?,
     )
     .execute(&mut *tx)
-    .await?
-    .rows_affected() as i64;
+    .await?;
+    let n: i64 =
+        sqlx::query_scalar("SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM campaign_audience WHERE campaign_id = $1")
+            .bind(campaign.id)
+            .fetch_one(&mut *tx)
+            .await?;
     for (i, url) in compiled.links().iter().enumerate() {
         sqlx::query("INSERT INTO campaign_links (campaign_id, idx, url) VALUES ($1, $2, $3)")
             .bind(campaign.id)
@@ -379,6 +389,57 @@ pub async fn launch(
     Ok(n)
 }
 
+/// The range of person ids of each list the audience is frozen in (migration 16): small enough for a sender to
+/// turn one into recipient rows in a short transaction (tens of milliseconds), large enough that a million people
+/// make about 250 lists.
+const AUDIENCE_LIST: i64 = 8192;
+
+/// Turns up to `lists` of a campaign's frozen audience lists into recipient rows in `state` (`pending` for the
+/// senders, `skipped` when cancelling), and deletes them, on `conn` (in a transaction, which the caller commits):
+/// a person is in a list or has a row, never both. Returns the lowest person id of the lists taken; None when none
+/// is left, or with `skip_locked` (PostgreSQL) when the others are being taken by other senders.
+pub(crate) async fn take_audience(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    campaign_id: i64,
+    lists: i64,
+    skip_locked: bool,
+    state: &str,
+    detail: &str,
+) -> Result<Option<i64>> {
+    let lock = match backend {
+        Backend::Postgres if skip_locked => "FOR UPDATE SKIP LOCKED",
+        Backend::Postgres => "FOR UPDATE",
+        Backend::Sqlite => "",
+    };
+    let taken: Vec<(i64, i64, String)> = sqlx::query_as(&format!(
+        "DELETE FROM campaign_audience WHERE campaign_id = $1 AND bucket IN (SELECT bucket FROM campaign_audience \
+         WHERE campaign_id = $1 ORDER BY bucket LIMIT $2 {lock}) RETURNING track, first_id, person_ids"
+    ))
+    .bind(campaign_id)
+    .bind(lists)
+    .fetch_all(&mut *conn)
+    .await?;
+    // Only people who still exist (the deletion trigger takes them out of the lists, but a list may be taken
+    // while a person is being deleted).
+    let insert = format!(
+        "INSERT INTO campaign_recipients (campaign_id, person_id, state, track, detail) \
+         SELECT $1, p.id, $2, $3, $4 FROM people p WHERE p.id IN ({}) ON CONFLICT DO NOTHING",
+        db::json_ids(backend, 5)
+    );
+    for (track, _, ids) in &taken {
+        sqlx::query(&insert)
+            .bind(campaign_id)
+            .bind(state)
+            .bind(*track)
+            .bind(detail)
+            .bind(ids.as_str())
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(taken.iter().map(|(_, first, _)| *first).min())
+}
+
 /// Pause, resume or cancel. Pausing stops the senders at their next batch; resuming queues them again.
 pub async fn control(db: &Db, access: &Access, campaign: &Campaign, action: &str, shards: u32) -> Result<()> {
     if !access.allows(Perm::SendNewsletters, campaign.scope()) {
@@ -403,6 +464,11 @@ pub async fn control(db: &Db, access: &Access, campaign: &Campaign, action: &str
         .execute(&mut *tx)
         .await?;
     if to == "cancelled" {
+        // What is left of the frozen lists is skipped too (a sender taking a list meanwhile is waited for; the
+        // rows it made pending are skipped below).
+        while take_audience(&mut *tx, db.backend, campaign.id, 16, false, "skipped", "lettre annulée").await?.is_some()
+        {
+        }
         sqlx::query(
             "UPDATE campaign_recipients SET state = 'skipped', detail = 'lettre annulée' \
              WHERE campaign_id = $1 AND state = 'pending'",
@@ -453,18 +519,19 @@ pub struct Progress {
 
 pub async fn progress(db: &Db, campaign_id: i64) -> Result<Progress> {
     // The state index leaves pending rows out (migration 15): the other states are counted in it, all rows in the
-    // primary key, in one statement so that both counts see the same rows.
+    // primary key, and the people still in the frozen lists, in one statement so that the counts agree.
     let rows: Vec<(String, i64)> = sqlx::query_as(
         "SELECT state, COUNT(*) FROM campaign_recipients WHERE campaign_id = $1 AND state <> 'pending' GROUP BY state \
-         UNION ALL SELECT '*', COUNT(*) FROM campaign_recipients WHERE campaign_id = $1",
+         UNION ALL SELECT '*', COUNT(*) FROM campaign_recipients WHERE campaign_id = $1 \
+         UNION ALL SELECT '+', CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM campaign_audience WHERE campaign_id = $1",
     )
     .bind(campaign_id)
     .fetch_all(&db.pool)
     .await?;
     let mut p = Progress::default();
     for (state, n) in rows {
-        // Pending: all rows, less each other state.
-        p.pending += if state == "*" { n } else { -n };
+        // Pending: all rows and the lists, less each other state.
+        p.pending += if state == "*" || state == "+" { n } else { -n };
         match state.as_str() {
             "sending" => p.sending = n,
             "sent" => p.sent = n,

@@ -166,13 +166,6 @@ pub async fn recover(db: &Db, spool: &Path, campaign_id: i64) -> anyhow::Result<
     Ok(())
 }
 
-fn id_source(backend: Backend, n: usize) -> String {
-    match backend {
-        Backend::Sqlite => format!("SELECT CAST(value AS BIGINT) FROM json_each(${n})"),
-        Backend::Postgres => format!("SELECT CAST(jsonb_array_elements_text(${n}::jsonb) AS BIGINT)"),
-    }
-}
-
 /// Sets the state of some recipients of a campaign (sent ones get their time). With `held_by`, only rows still
 /// `sending` for that sender change: recovery never undoes what another sender did since it looked.
 async fn set_state(
@@ -192,7 +185,7 @@ async fn set_state(
             "UPDATE campaign_recipients SET state = $1, detail = $2, worker = NULL, lease_until = NULL, \
              sent_at = CASE WHEN $1 = 'sent' THEN $3 ELSE sent_at END \
              WHERE campaign_id = $4 AND person_id IN ({}) {guard}",
-            id_source(db.backend, 5)
+            crate::db::json_ids(db.backend, 5)
         );
         sqlx::query(&sql)
             .bind(state)
@@ -461,6 +454,14 @@ pub async fn run(runner: &Runner, campaign_id: i64, shard: u32) -> anyhow::Resul
                 return Ok(());
             }
             let Some((batch, last)) = claim(db, campaign_id, &worker, &purpose, after, batch_size).await? else {
+                // Nothing further: the next list of the frozen audience, if any, becomes pending rows to claim.
+                let mut tx = db.pool.begin().await?;
+                let taken = campaigns::take_audience(&mut *tx, db.backend, campaign_id, 1, true, "pending", "").await?;
+                tx.commit().await?;
+                if let Some(first) = taken {
+                    after = first - 1;
+                    continue;
+                }
                 if after > 0 {
                     after = 0;
                     continue;
@@ -548,14 +549,22 @@ async fn requeue(db: &Db, campaign_id: i64, shard: u32, at: i64) -> anyhow::Resu
 
 /// No recipient to claim now: the campaign is finished, or waits for retries or for other senders.
 async fn finish_or_wait(db: &Db, campaign_id: i64, shard: u32) -> anyhow::Result<()> {
-    let (pending, sending, next): (i64, i64, Option<i64>) = sqlx::query_as(
+    // In one statement, so that a list another sender takes meanwhile is seen either as a list or as its rows.
+    let (pending, sending, next, lists): (i64, i64, Option<i64>, i64) = sqlx::query_as(
         "SELECT COALESCE(SUM(CASE WHEN state = 'pending' THEN 1 ELSE 0 END), 0), \
          COALESCE(SUM(CASE WHEN state = 'sending' THEN 1 ELSE 0 END), 0), \
-         MIN(CASE WHEN state = 'pending' THEN next_attempt_at END) FROM campaign_recipients WHERE campaign_id = $1",
+         MIN(CASE WHEN state = 'pending' THEN next_attempt_at END), \
+         (SELECT COUNT(*) FROM campaign_audience WHERE campaign_id = $1) \
+         FROM campaign_recipients WHERE campaign_id = $1",
     )
     .bind(campaign_id)
     .fetch_one(&db.pool)
     .await?;
+    if lists > 0 {
+        // Lists not taken yet: another sender is taking them.
+        requeue(db, campaign_id, shard, now() + 1).await?;
+        return Ok(());
+    }
     if pending == 0 && sending == 0 {
         sqlx::query("UPDATE campaigns SET state = 'sent', finished_at = $1, updated_at = $1 WHERE id = $2 AND state = 'sending'")
             .bind(now())
@@ -615,7 +624,7 @@ async fn claim(
          LEFT JOIN communes co ON co.code = p.commune_code \
          WHERE r.campaign_id = $1 AND r.person_id IN ({}) AND r.worker = $2 AND r.state = 'sending' \
          ORDER BY r.person_id",
-        id_source(db.backend, 4)
+        crate::db::json_ids(db.backend, 4)
     ))
     .bind(campaign_id)
     .bind(worker)
@@ -630,7 +639,7 @@ async fn claim(
             "UPDATE campaign_recipients SET state = 'skipped', detail = 'personne supprimée', lease_until = NULL \
              WHERE campaign_id = $1 AND person_id IN ({}) AND worker = $2 AND state = 'sending' \
              AND NOT EXISTS (SELECT 1 FROM people p WHERE p.id = campaign_recipients.person_id)",
-            id_source(db.backend, 3)
+            crate::db::json_ids(db.backend, 3)
         ))
         .bind(campaign_id)
         .bind(worker)

@@ -36,7 +36,9 @@ pub const PERSONAL_TABLES: [&str; 11] = [
 ];
 
 /// Short-lived tables holding an address before it is a person (sign-ups) or to reach one (self-service links).
-pub const TRANSIENT_TABLES: [&str; 3] = ["signups", "person_links", "import_files"];
+/// `campaign_audience` holds the frozen audience of a campaign being sent, as lists of person ids, until the senders
+/// turn them into `campaign_recipients` rows.
+pub const TRANSIENT_TABLES: [&str; 4] = ["signups", "person_links", "import_files", "campaign_audience"];
 
 /// Tables holding personal data of accounts (activists and staff) for field work: their own profile for the
 /// ranking of missions, and their sign-ups. Each account sees and edits its own (`/profil-militant`).
@@ -95,6 +97,17 @@ const fn signup(column: &'static str, data: &'static str) -> Declaration {
 
 const fn link(column: &'static str, data: &'static str) -> Declaration {
     Declaration { table: "person_links", column, data, purpose: LINK, basis: LINK_BASIS, retention: LINK_RETENTION }
+}
+
+const fn audience(column: &'static str, data: &'static str) -> Declaration {
+    Declaration {
+        table: "campaign_audience",
+        column,
+        data,
+        purpose: SENDING,
+        basis: "Consentement à la lettre (RGPD art. 9-2-a)",
+        retention: "Jusqu'à ce que l'envoi prenne la liste (minutes) ; une personne effacée en est retirée aussitôt",
+    }
 }
 
 pub const DECLARATIONS: &[Declaration] = &[
@@ -170,6 +183,13 @@ pub const DECLARATIONS: &[Declaration] = &[
     n("campaign_recipients", "lease_until", "Réservation par le processus d'envoi", SENDING),
     n("campaign_recipients", "detail", "Réponse du serveur de messagerie", SENDING),
     n("campaign_recipients", "sent_at", "Date d'envoi", SENDING),
+    audience("campaign_id", "Lettre en cours d'envoi"),
+    audience("bucket", "Tranche d'identifiants de personnes"),
+    audience("track", "Mesure individuelle acceptée au moment de l'envoi"),
+    audience("first_id", "Premier identifiant de la liste"),
+    audience("last_id", "Dernier identifiant de la liste"),
+    audience("n", "Nombre de personnes de la liste"),
+    audience("person_ids", "Personnes destinataires pas encore prises par l'envoi"),
     n("campaign_events", "id", "Identifiant de l'événement", TRACKING),
     n("campaign_events", "campaign_id", "Lettre concernée", TRACKING),
     n("campaign_events", "person_id", "Personne (seulement si elle a accepté la mesure individuelle)", TRACKING),

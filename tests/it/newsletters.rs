@@ -393,6 +393,28 @@ async fn consent_withdrawn_mid_campaign_stops_further_sends_and_bounces_block_ad
     // On PostgreSQL a person deleted while an audience is frozen can leave a row without a person: the sender
     // skips it and the campaign still ends.
     campaigns::launch(&t.app.db, &access, &c2, &sender, 1, None).await.unwrap();
+    // A person deleted while in the frozen audience lists leaves them at once: a person created later with the
+    // same id (SQLite reuses the largest one) is not in the audience.
+    let listed = audience_lists(&t, c2.id).await;
+    assert_eq!(listed.len(), 26);
+    let gone = *listed.iter().max().unwrap();
+    sqlx::query("DELETE FROM people WHERE id = $1").bind(gone).execute(&t.app.db.pool).await.unwrap();
+    let listed = audience_lists(&t, c2.id).await;
+    assert!(listed.len() == 25 && !listed.contains(&gone), "{listed:?}");
+    assert_eq!(campaigns::progress(&t.app.db, c2.id).await.unwrap().pending, 25);
+    sqlx::query(
+        "INSERT INTO people (id, federation_id, first_name, email, category, legal_basis, origin, origin_channel, \
+         created_at, updated_at, last_activity_at) VALUES ($1, $2, 'Nouveau', 'nouveau@example.org', 'member', \
+         'membership', 'test', 'manual', 0, 0, 0)",
+    )
+    .bind(gone)
+    .bind(fed)
+    .execute(&t.app.db.pool)
+    .await
+    .unwrap();
+    let mut conn = t.app.db.pool.acquire().await.unwrap();
+    terrain::people::consent::record(&mut *conn, gone, "newsletter_federation", true, "staff", "", None).await.unwrap();
+    drop(conn);
     if t.app.db.backend == terrain::db::Backend::Postgres {
         sqlx::query("INSERT INTO campaign_recipients (campaign_id, person_id, state) VALUES ($1, 999999, 'pending')")
             .bind(c2.id)
@@ -410,8 +432,56 @@ async fn consent_withdrawn_mid_campaign_stops_further_sends_and_bounces_block_ad
     .unwrap();
     let orphans = i64::from(t.app.db.backend == terrain::db::Backend::Postgres);
     let expected: Vec<(String, i64)> =
-        [("sent", 26), ("skipped", orphans)].into_iter().filter(|(_, n)| *n > 0).map(|(s, n)| (s.into(), n)).collect();
+        [("sent", 25), ("skipped", orphans)].into_iter().filter(|(_, n)| *n > 0).map(|(s, n)| (s.into(), n)).collect();
     assert_eq!(states, expected);
+    t.stop().await;
+}
+
+/// The person ids in the frozen audience lists of a campaign (not yet taken by a sender).
+async fn audience_lists(t: &TestApp, campaign: i64) -> Vec<i64> {
+    let lists: Vec<(String, i64)> =
+        sqlx::query_as("SELECT person_ids, n FROM campaign_audience WHERE campaign_id = $1 ORDER BY bucket, track")
+            .bind(campaign)
+            .fetch_all(&t.app.db.pool)
+            .await
+            .unwrap();
+    let mut ids = Vec::new();
+    for (list, n) in lists {
+        let list: Vec<i64> = serde_json::from_str(&list).unwrap();
+        assert_eq!(list.len() as i64, n, "each list counts its people");
+        ids.extend(list);
+    }
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_campaign_skips_the_people_still_in_its_frozen_lists() {
+    let t = TestApp::spawn().await;
+    // More people than one list holds: several lists.
+    let n = 9000;
+    let c = launch_big_campaign(&t, n, 1).await;
+    let lists = t.count(&format!("SELECT COUNT(*) FROM campaign_audience WHERE campaign_id = {}", c.id)).await;
+    assert!(lists >= 2, "{lists} lists");
+    let listed = audience_lists(&t, c.id).await;
+    let mut sorted = listed.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len() as i64, n, "each person once");
+    let access = terrain::users::access_for(&t.app.db, t.user_id(COORD_69).await).await.unwrap();
+    let c = campaigns::get(&t.app.db, &access, c.id).await.unwrap();
+    campaigns::control(&t.app.db, &access, &c, "cancel", 1).await.unwrap();
+    assert_eq!(campaign_state(&t, c.id).await, "cancelled");
+    assert_eq!(t.count(&format!("SELECT COUNT(*) FROM campaign_audience WHERE campaign_id = {}", c.id)).await, 0);
+    let skipped = t
+        .count(&format!(
+            "SELECT COUNT(*) FROM campaign_recipients WHERE campaign_id = {} AND state = 'skipped' \
+             AND detail = 'lettre annulée'",
+            c.id
+        ))
+        .await;
+    assert_eq!(skipped, n);
+    let progress = campaigns::progress(&t.app.db, c.id).await.unwrap();
+    assert_eq!((progress.pending, progress.skipped), (0, n), "{progress:?}");
     t.stop().await;
 }
 

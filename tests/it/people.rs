@@ -458,6 +458,12 @@ async fn every_personal_column_is_in_the_register_and_every_person_table_in_the_
     };
     for (table, column) in &columns {
         // Any table pointing at a person holds personal data: it must be exported and registered.
+        if column == "person_ids" {
+            assert!(
+                terrain::people::register::TRANSIENT_TABLES.contains(&table.as_str()),
+                "{table} is missing from the register"
+            );
+        }
         if column == "person_id" {
             assert!(
                 terrain::people::register::PERSONAL_TABLES.contains(&table.as_str()),
