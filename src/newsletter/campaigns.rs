@@ -466,7 +466,7 @@ pub async fn control(db: &Db, access: &Access, campaign: &Campaign, action: &str
     if to == "cancelled" {
         // What is left of the frozen lists is skipped too (a sender taking a list meanwhile is waited for; the
         // rows it made pending are skipped below).
-        while take_audience(&mut *tx, db.backend, campaign.id, 16, false, "skipped", "lettre annulée").await?.is_some()
+        while take_audience(&mut tx, db.backend, campaign.id, 16, false, "skipped", "lettre annulée").await?.is_some()
         {
         }
         sqlx::query(

@@ -456,7 +456,7 @@ pub async fn run(runner: &Runner, campaign_id: i64, shard: u32) -> anyhow::Resul
             let Some((batch, last)) = claim(db, campaign_id, &worker, &purpose, after, batch_size).await? else {
                 // Nothing further: the next list of the frozen audience, if any, becomes pending rows to claim.
                 let mut tx = db.pool.begin().await?;
-                let taken = campaigns::take_audience(&mut *tx, db.backend, campaign_id, 1, true, "pending", "").await?;
+                let taken = campaigns::take_audience(&mut tx, db.backend, campaign_id, 1, true, "pending", "").await?;
                 tx.commit().await?;
                 if let Some(first) = taken {
                     after = first - 1;
