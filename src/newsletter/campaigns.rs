@@ -338,29 +338,36 @@ pub async fn launch(
         return Err(Error::Conflict("Cette lettre est déjà partie.".into()));
     }
     // The audience, frozen as lists of person ids by range of ids (migration 16), each with whether its people
-    // allowed individual tracking; senders turn them into recipient rows.
+    // allowed individual tracking; senders turn them into recipient rows. Read, then written: PostgreSQL runs the
+    // query on several cores when it only reads (not inside an INSERT), 1.4-1.8 s instead of 2.3 s for 1M people.
     let list = match db.backend {
         Backend::Sqlite => "json_group_array(p.id)",
         Backend::Postgres => "CAST(json_agg(p.id) AS TEXT)",
     };
-    let tracked = "CASE WHEN trk.person_id IS NULL THEN 0 ELSE 1 END";
-    sqlx::query_with(
+    let tracked = "CAST(CASE WHEN trk.person_id IS NULL THEN 0 ELSE 1 END AS BIGINT)";
+    let lists: Vec<(i64, i64, i64, i64, i64, String)> = sqlx::query_as_with(
         &format!(
-            "INSERT INTO campaign_audience (campaign_id, bucket, track, first_id, last_id, n, person_ids) \
-             SELECT {id}, p.id / {AUDIENCE_LIST}, {tracked}, MIN(p.id), MAX(p.id), COUNT(*), {list} \
+            "SELECT p.id / {AUDIENCE_LIST}, {tracked}, MIN(p.id), MAX(p.id), COUNT(*), {list} \
              FROM people p LEFT JOIN consent_state trk ON trk.person_id = p.id AND trk.purpose = 'tracking' \
-             AND trk.granted = 1 WHERE {cond} GROUP BY p.id / {AUDIENCE_LIST}, {tracked}",
-            id = campaign.id
+             AND trk.granted = 1 WHERE {cond} GROUP BY p.id / {AUDIENCE_LIST}, {tracked}"
         ),
         sql.arguments()?,
     )
-    .execute(&mut *tx)
+    .fetch_all(&mut *tx)
     .await?;
-    let n: i64 =
-        sqlx::query_scalar("SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM campaign_audience WHERE campaign_id = $1")
-            .bind(campaign.id)
-            .fetch_one(&mut *tx)
-            .await?;
+    let tuple = format!("({}, ?, ?, ?, ?, ?, ?)", campaign.id);
+    for chunk in lists.chunks(db::rows_per_statement(6)) {
+        let statement = format!(
+            "INSERT INTO campaign_audience (campaign_id, bucket, track, first_id, last_id, n, person_ids) VALUES {}",
+            db::values_list(db.backend, &tuple, chunk.len())
+        );
+        let mut q = sqlx::query(&statement);
+        for (bucket, track, first, last, n, ids) in chunk {
+            q = q.bind(*bucket).bind(*track).bind(*first).bind(*last).bind(*n).bind(ids.as_str());
+        }
+        q.execute(&mut *tx).await?;
+    }
+    let n: i64 = lists.iter().map(|l| l.4).sum();
     for (i, url) in compiled.links().iter().enumerate() {
         sqlx::query("INSERT INTO campaign_links (campaign_id, idx, url) VALUES ($1, $2, $3)")
             .bind(campaign.id)
