@@ -414,14 +414,16 @@ pub(crate) async fn take_audience(
     state: &str,
     detail: &str,
 ) -> Result<Option<i64>> {
+    // Exactly the rows locked (not every row of their range, which another sender may hold: a deadlock).
     let lock = match backend {
         Backend::Postgres if skip_locked => "FOR UPDATE SKIP LOCKED",
         Backend::Postgres => "FOR UPDATE",
         Backend::Sqlite => "",
     };
     let taken: Vec<(i64, i64, String)> = sqlx::query_as(&format!(
-        "DELETE FROM campaign_audience WHERE campaign_id = $1 AND bucket IN (SELECT bucket FROM campaign_audience \
-         WHERE campaign_id = $1 ORDER BY bucket LIMIT $2 {lock}) RETURNING track, first_id, person_ids"
+        "DELETE FROM campaign_audience WHERE (campaign_id, bucket, track) IN (SELECT campaign_id, bucket, track \
+         FROM campaign_audience WHERE campaign_id = $1 ORDER BY bucket, track LIMIT $2 {lock}) \
+         RETURNING track, first_id, person_ids"
     ))
     .bind(campaign_id)
     .bind(lists)
