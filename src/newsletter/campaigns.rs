@@ -1,5 +1,5 @@
-//! Lists and campaigns: composing, the audience, freezing it into the per-recipient ledger, and the life cycle
-//! (draft → scheduled → sending ⇄ paused → sent, or cancelled).
+//! Lists and campaigns: composing, the audience, freezing it into lists the senders turn into the per-recipient
+//! ledger, and the life cycle (draft → scheduled → sending ⇄ paused → sent, or cancelled).
 //!
 //! Audience = the saved segment (if any) ∩ the sender's scope ∩ people with a current consent for the list's
 //! purpose − blocked addresses (bounces, complaints). Erased and objecting people no longer exist as people.
@@ -298,7 +298,7 @@ pub async fn count_audience(db: &Db, access: &Access, campaign: &Campaign) -> Re
         .await?)
 }
 
-/// Sends now (`at` None) or schedules: freezes the audience into the recipient ledger in one transaction,
+/// Sends now (`at` None) or schedules: freezes the audience into lists of person ids in one transaction,
 /// stores the links, and queues the sending tasks. A second call finds the campaign no longer a draft.
 pub async fn launch(
     db: &Db,

@@ -1,5 +1,6 @@
 //! The campaign sender: claims recipients in batches, renders and sends each message through a pool of SMTP
-//! connections, and records the outcome in the per-recipient ledger.
+//! connections, and records the outcome in the per-recipient ledger. When nothing is left to claim, it takes the
+//! next list of the frozen audience (`campaigns::take_audience`), which becomes pending rows in the same transaction.
 //!
 //! **Never twice, never lost.** What decides whether a message is delivered is the final `.` of the SMTP DATA
 //! reaching the server. Right before writing it, the sender appends `campaign person` to its journal file (one
