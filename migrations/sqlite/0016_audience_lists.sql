@@ -7,7 +7,7 @@
 CREATE TABLE campaign_audience (
     campaign_id BIGINT NOT NULL REFERENCES campaigns(id) ON DELETE CASCADE,
     bucket BIGINT NOT NULL,
-    track BIGINT NOT NULL CHECK (track IN (0, 1)),
+    track BIGINT NOT NULL CHECK (track = 0 OR track = 1),
     first_id BIGINT NOT NULL,
     last_id BIGINT NOT NULL,
     n BIGINT NOT NULL,
