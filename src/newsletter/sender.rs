@@ -616,6 +616,7 @@ async fn claim(
         return Ok(None);
     }
     let claimed = ids.len() as u64;
+    let id_list = serde_json::to_string(&ids)?;
     let recipients: Vec<Recipient> = sqlx::query_as(&format!(
         "SELECT r.person_id, r.track, r.attempts, p.email, p.first_name, p.last_name, \
          COALESCE(co.name, p.city) AS commune, \
@@ -630,7 +631,7 @@ async fn claim(
     .bind(campaign_id)
     .bind(worker)
     .bind(purpose)
-    .bind(serde_json::to_string(&ids)?)
+    .bind(&id_list)
     .fetch_all(&db.pool)
     .await?;
     if (recipients.len() as u64) < claimed {
@@ -644,7 +645,7 @@ async fn claim(
         ))
         .bind(campaign_id)
         .bind(worker)
-        .bind(serde_json::to_string(&ids)?)
+        .bind(&id_list)
         .execute(&db.pool)
         .await?;
     }
