@@ -10,6 +10,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::task::Poll;
 
 use hmac::{Hmac, Mac};
 use serde::Serialize;
@@ -125,14 +126,18 @@ struct Resolver {
     skills: HashMap<String, i64>,
 }
 
+/// A hash map with foldhash's randomly seeded hasher: the address maps of a 1M import take millions of lookups and
+/// insertions, and SipHash (the standard one) was 8 % of the import's writing thread.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// The federation's people as far as deduplication is concerned, kept in memory for the whole import.
 struct Known {
     federation_id: i64,
     backend: Backend,
     /// Normalised e-mail → the federation's person with it (unique per federation).
-    emails: HashMap<String, Key>,
+    emails: FastMap<String, Key>,
     /// E.164 phone → the federation's person with it that has the smallest id (`ORDER BY id LIMIT 1`).
-    phones: HashMap<String, Key>,
+    phones: FastMap<String, Key>,
     /// Largest person id `emails` and `phones` know of.
     max_id: i64,
 }
@@ -401,8 +406,8 @@ pub async fn run(
     let mut known = Known {
         federation_id: federation.id,
         backend: db.backend,
-        emails: HashMap::new(),
-        phones: HashMap::new(),
+        emails: FastMap::default(),
+        phones: FastMap::default(),
         max_id: 0,
     };
     // Batches are committed by hand on this connection; it is closed afterwards rather than handed to anyone else
@@ -443,7 +448,7 @@ pub async fn run(
         // Index builds sort with a helper thread.
         sqlx::query("PRAGMA threads = 2").execute(&mut *conn).await?;
     }
-    load_people(&mut conn, &mut known).await?;
+    load_people(&mut conn, &mut known, table.rows.len()).await?;
 
     let mut report = Report { total: table.rows.len(), ..Report::default() };
     // Validation runs on its own task, a batch ahead of the writing: it owns the resolver and hands it back.
@@ -614,9 +619,10 @@ async fn resolve(
     Ok(if reasons.is_empty() { Ok((commune, section, skill_ids)) } else { Err(reasons) })
 }
 
-/// Reads the e-mails and phones of the federation's people into `ctx` (from scratch). Rows come as one JSON text:
-/// for a million people, decoding rows one by one would take seconds.
-async fn load_people(conn: &mut sqlx::AnyConnection, ctx: &mut Known) -> Result<()> {
+/// Reads the e-mails and phones of the federation's people into `ctx` (from scratch), with room for `more` people
+/// (the rows to import). Rows come as one JSON text: for a million people, decoding rows one by one would take
+/// seconds.
+async fn load_people(conn: &mut sqlx::AnyConnection, ctx: &mut Known, more: usize) -> Result<()> {
     ctx.emails.clear();
     ctx.phones.clear();
     let max_id: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM people").fetch_one(&mut *conn).await?;
@@ -629,8 +635,9 @@ async fn load_people(conn: &mut sqlx::AnyConnection, ctx: &mut Known) -> Result<
     };
     let text: String = sqlx::query_scalar(sql).bind(ctx.federation_id).fetch_one(&mut *conn).await?;
     let rows: Vec<(i64, Option<String>, Option<String>)> = serde_json::from_str(&text).map_err(anyhow::Error::from)?;
-    ctx.emails.reserve(rows.len());
-    ctx.phones.reserve(rows.len());
+    // Room for everyone at once: growing maps of a million addresses rehashed them again and again.
+    ctx.emails.reserve(rows.len() + more);
+    ctx.phones.reserve(rows.len() + more);
     for (id, email, phone) in rows {
         ctx.note_stored(id, ctx.federation_id, email, phone);
     }
@@ -774,7 +781,7 @@ async fn write_batch(
         match read_drafts(conn, ctx, &ids).await? {
             Some(drafts) => break drafts,
             // Someone was erased since the e-mails were read: read them again.
-            None if attempts < 3 => load_people(conn, ctx).await?,
+            None if attempts < 3 => load_people(conn, ctx, 0).await?,
             None => return Err(Error::Internal(anyhow::anyhow!("import: people keep disappearing"))),
         }
         attempts += 1;
@@ -929,14 +936,11 @@ async fn insert_people(
                 address, postcode, city, category, legal_basis, origin, origin_channel, collected_by, notes, external_id, \
                 created_at, updated_at, last_activity_at, first_key, last_key) VALUES ";
     let per = db::rows_per_statement(17);
-    for (chunk, chunk_ids) in news.chunks(per).zip(ids.chunks(per)) {
-        let sql = format!("{head}{}", db::values_list(ctx.backend, &tuple, chunk.len()));
-        let keys: Vec<(String, String)> = chunk
-            .iter()
-            .map(|d| (super::search::name_key(&d.first_name), super::search::name_key(&d.last_name)))
-            .collect();
-        let mut q = sqlx::query(&sql);
-        for ((d, id), (first_key, last_key)) in chunk.iter().zip(chunk_ids).zip(&keys) {
+    let full_sql = format!("{head}{}", db::values_list(ctx.backend, &tuple, per));
+    let last_sql = format!("{head}{}", db::values_list(ctx.backend, &tuple, news.len() % per));
+    let queries = news.chunks(per).zip(ids.chunks(per)).map(|(chunk, chunk_ids)| {
+        let mut q = sqlx::query(if chunk.len() == per { &full_sql } else { &last_sql });
+        for (d, id) in chunk.iter().zip(chunk_ids) {
             q = q
                 .bind(*id)
                 .bind(d.section_id)
@@ -953,13 +957,14 @@ async fn insert_people(
                 .bind(options.origin.as_str())
                 .bind(d.notes.as_str())
                 .bind(d.external_id.as_str())
-                .bind(first_key.as_str())
-                .bind(last_key.as_str());
+                .bind(super::search::name_key(&d.first_name))
+                .bind(super::search::name_key(&d.last_name));
         }
-        let n = q.execute(&mut *conn).await?.rows_affected();
-        if n != chunk.len() as u64 {
-            return Err(Error::Internal(anyhow::anyhow!("import: {n} people inserted out of {}", chunk.len())));
-        }
+        q
+    });
+    let n = execute_all(conn, queries).await?;
+    if n != news.len() as u64 {
+        return Err(Error::Internal(anyhow::anyhow!("import: {n} people inserted out of {}", news.len())));
     }
     Ok(ids)
 }
@@ -1010,18 +1015,42 @@ async fn insert_rows<T>(
     rows: &[T],
     bind: impl for<'q> Fn(AnyQuery<'q>, &'q T) -> AnyQuery<'q>,
 ) -> Result<()> {
-    for chunk in rows.chunks(db::rows_per_statement(tuple.matches('?').count())) {
-        let sql = format!(
-            "INSERT INTO {table} VALUES {} ON CONFLICT DO NOTHING",
-            db::values_list(backend, tuple, chunk.len())
-        );
-        let mut q = sqlx::query(&sql);
+    let per = db::rows_per_statement(tuple.matches('?').count());
+    let statement =
+        |n| format!("INSERT INTO {table} VALUES {} ON CONFLICT DO NOTHING", db::values_list(backend, tuple, n));
+    let (full_sql, last_sql) = (statement(per), statement(rows.len() % per));
+    let queries = rows.chunks(per).map(|chunk| {
+        let mut q = sqlx::query(if chunk.len() == per { &full_sql } else { &last_sql });
         for row in chunk {
             q = bind(q, row);
         }
-        q.execute(&mut *conn).await?;
-    }
+        q
+    });
+    execute_all(conn, queries).await?;
     Ok(())
+}
+
+/// Runs statements one after the other, building each one's arguments while the database runs the one before: on
+/// SQLite (which runs statements on its own thread), building and running took turns, each waiting for the other,
+/// in a big import.
+async fn execute_all<'q>(
+    conn: &mut sqlx::AnyConnection,
+    mut queries: impl Iterator<Item = AnyQuery<'q>>,
+) -> Result<u64> {
+    let mut affected = 0;
+    let mut next = queries.next();
+    while let Some(q) = next.take() {
+        let mut running = std::pin::pin!(q.execute(&mut *conn));
+        // Polled once, the statement is on its way (or already done, if it was quick).
+        let first = std::future::poll_fn(|cx| Poll::Ready(running.as_mut().poll(cx))).await;
+        next = queries.next();
+        let done = match first {
+            Poll::Ready(done) => done,
+            Poll::Pending => running.await,
+        };
+        affected += done?.rows_affected();
+    }
+    Ok(affected)
 }
 
 /// Appends an "imported" event to the timeline of each person, in order.
@@ -1035,17 +1064,22 @@ async fn insert_events(
 ) -> Result<()> {
     let actor = actor.map_or("NULL".to_string(), |a| a.to_string());
     let tuple = format!("(?, 'imported', ?, {actor}, {t})");
-    for chunk in ids.chunks(db::rows_per_statement(2)) {
-        let sql = format!(
+    let per = db::rows_per_statement(2);
+    let statement = |n| {
+        format!(
             "INSERT INTO person_events (person_id, kind, summary, actor_user_id, at) VALUES {}",
-            db::values_list(backend, &tuple, chunk.len())
-        );
-        let mut q = sqlx::query(&sql);
+            db::values_list(backend, &tuple, n)
+        )
+    };
+    let (full_sql, last_sql) = (statement(per), statement(ids.len() % per));
+    let queries = ids.chunks(per).map(|chunk| {
+        let mut q = sqlx::query(if chunk.len() == per { &full_sql } else { &last_sql });
         for id in chunk {
             q = q.bind(*id).bind(summary);
         }
-        q.execute(&mut *conn).await?;
-    }
+        q
+    });
+    execute_all(conn, queries).await?;
     Ok(())
 }
 
@@ -1415,8 +1449,8 @@ mod tests {
         let mut known = Known {
             federation_id: 1,
             backend: Backend::Sqlite,
-            emails: HashMap::new(),
-            phones: HashMap::new(),
+            emails: FastMap::default(),
+            phones: FastMap::default(),
             max_id: 0,
         };
         known.note_phone("+33612345678", Key::New(0));
