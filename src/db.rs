@@ -221,6 +221,11 @@ pub const SQLITE_MIGRATIONS: &[Migration] = &[
         name: "audience_lists",
         sql: include_str!("../migrations/sqlite/0016_audience_lists.sql"),
     },
+    Migration {
+        version: 17,
+        name: "tag_tables_without_rowid",
+        sql: include_str!("../migrations/sqlite/0017_tag_tables_without_rowid.sql"),
+    },
 ];
 
 pub const POSTGRES_MIGRATIONS: &[Migration] = &[
@@ -271,6 +276,11 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
         version: 16,
         name: "audience_lists",
         sql: include_str!("../migrations/postgres/0016_audience_lists.sql"),
+    },
+    Migration {
+        version: 17,
+        name: "tag_tables_without_rowid",
+        sql: include_str!("../migrations/postgres/0017_tag_tables_without_rowid.sql"),
     },
 ];
 
