@@ -936,8 +936,8 @@ async fn insert_people(
                 address, postcode, city, category, legal_basis, origin, origin_channel, collected_by, notes, external_id, \
                 created_at, updated_at, last_activity_at, first_key, last_key) VALUES ";
     let per = db::rows_per_statement(17);
-    let full_sql = format!("{head}{}", db::values_list(ctx.backend, &tuple, per));
-    let last_sql = format!("{head}{}", db::values_list(ctx.backend, &tuple, news.len() % per));
+    let statement = |n| format!("{head}{}", db::values_list(ctx.backend, &tuple, n));
+    let (full_sql, last_sql) = statements(news.len(), per, statement);
     let queries = news.chunks(per).zip(ids.chunks(per)).map(|(chunk, chunk_ids)| {
         let mut q = sqlx::query(if chunk.len() == per { &full_sql } else { &last_sql });
         for (d, id) in chunk.iter().zip(chunk_ids) {
@@ -1018,7 +1018,7 @@ async fn insert_rows<T>(
     let per = db::rows_per_statement(tuple.matches('?').count());
     let statement =
         |n| format!("INSERT INTO {table} VALUES {} ON CONFLICT DO NOTHING", db::values_list(backend, tuple, n));
-    let (full_sql, last_sql) = (statement(per), statement(rows.len() % per));
+    let (full_sql, last_sql) = statements(rows.len(), per, statement);
     let queries = rows.chunks(per).map(|chunk| {
         let mut q = sqlx::query(if chunk.len() == per { &full_sql } else { &last_sql });
         for row in chunk {
@@ -1028,6 +1028,13 @@ async fn insert_rows<T>(
     });
     execute_all(conn, queries).await?;
     Ok(())
+}
+
+/// The two statements `rows` rows written `per` at a time take: the one for a full chunk (built only if there is one)
+/// and the one for the last, shorter chunk.
+fn statements(rows: usize, per: usize, statement: impl Fn(usize) -> String) -> (String, String) {
+    let full = if rows >= per { statement(per) } else { String::new() };
+    (full, statement(rows % per))
 }
 
 /// Runs statements one after the other, building each one's arguments while the database runs the one before: on
@@ -1071,7 +1078,7 @@ async fn insert_events(
             db::values_list(backend, &tuple, n)
         )
     };
-    let (full_sql, last_sql) = (statement(per), statement(ids.len() % per));
+    let (full_sql, last_sql) = statements(ids.len(), per, statement);
     let queries = ids.chunks(per).map(|chunk| {
         let mut q = sqlx::query(if chunk.len() == per { &full_sql } else { &last_sql });
         for id in chunk {
