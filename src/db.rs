@@ -165,6 +165,51 @@ pub fn rows_per_statement(width: usize) -> usize {
     (32_000 / width.max(1)).max(1)
 }
 
+/// A query on the Any driver, as `sqlx::query` makes it.
+pub type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// Writes `rows` with multi-row statements `{head} VALUES (…), (…){tail}`, as many rows per statement as both
+/// backends allow: `head` is e.g. `INSERT INTO t (a, b)`, `tail` e.g. ` ON CONFLICT DO NOTHING` or empty, `tuple`
+/// one row as [`values_list`] takes it, and `bind` binds one row's `?` in order. Returns the rows affected.
+/// Each statement's arguments are built while the database runs the one before: on SQLite (statements run on
+/// sqlx's own thread), building and running used to take turns, each waiting for the other, in a big import.
+pub async fn insert_all<T>(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    head: &str,
+    tuple: &str,
+    tail: &str,
+    rows: &[T],
+    bind: impl for<'q> Fn(AnyQuery<'q>, &'q T) -> AnyQuery<'q>,
+) -> sqlx::Result<u64> {
+    let per = rows_per_statement(tuple.matches('?').count());
+    let statement = |n| format!("{head} VALUES {}{tail}", values_list(backend, tuple, n));
+    // The statement of a full chunk (only if there is one) and that of the last, shorter one.
+    let full_sql = if rows.len() >= per { statement(per) } else { String::new() };
+    let last_sql = statement(rows.len() % per);
+    let mut queries = rows.chunks(per).map(|chunk| {
+        let mut q = sqlx::query(if chunk.len() == per { &full_sql } else { &last_sql });
+        for row in chunk {
+            q = bind(q, row);
+        }
+        q
+    });
+    let mut affected = 0;
+    let mut next = queries.next();
+    while let Some(q) = next.take() {
+        let mut running = std::pin::pin!(q.execute(&mut *conn));
+        // Polled once, the statement is on its way (or already done, if it was quick).
+        let first = std::future::poll_fn(|cx| std::task::Poll::Ready(running.as_mut().poll(cx))).await;
+        next = queries.next();
+        let done = match first {
+            std::task::Poll::Ready(done) => done,
+            std::task::Poll::Pending => running.await,
+        };
+        affected += done?.rows_affected();
+    }
+    Ok(affected)
+}
+
 pub struct Migration {
     pub version: i64,
     pub name: &'static str,

@@ -172,46 +172,46 @@ pub async fn load(db: &Db, dir: Option<&Path>) -> anyhow::Result<Report> {
         .iter()
         .filter(|c| c["type"] == "commune-actuelle" || c["type"] == "arrondissement-municipal")
         .collect();
-    for chunk in kept.chunks(500) {
-        let sql = format!(
-            "INSERT INTO communes (code, name, kind, departement_code, population, postcodes, parent_code, federation_id) \
-             VALUES {} ON CONFLICT (code) DO UPDATE SET name = excluded.name, kind = excluded.kind, \
-             departement_code = excluded.departement_code, population = excluded.population, postcodes = excluded.postcodes, \
-             parent_code = excluded.parent_code, federation_id = excluded.federation_id",
-            crate::db::values_list(db.backend, "(?, ?, ?, ?, ?, ?, ?, ?)", chunk.len())
-        );
-        let mut q = sqlx::query(&sql);
-        for c in chunk {
+    crate::db::insert_all(
+        &mut tx,
+        db.backend,
+        "INSERT INTO communes (code, name, kind, departement_code, population, postcodes, parent_code, federation_id)",
+        "(?, ?, ?, ?, ?, ?, ?, ?)",
+        " ON CONFLICT (code) DO UPDATE SET name = excluded.name, kind = excluded.kind, \
+         departement_code = excluded.departement_code, population = excluded.population, postcodes = excluded.postcodes, \
+         parent_code = excluded.parent_code, federation_id = excluded.federation_id",
+        &kept,
+        |q, c| {
             let parent = Some(c["commune_parent"].clone()).filter(|p| !p.is_empty());
-            q = q
-                .bind(c["code"].clone())
+            q.bind(c["code"].clone())
                 .bind(c["nom"].clone())
                 .bind(c["type"].clone())
                 .bind(c["departement"].clone())
                 .bind(c["population"].parse::<i64>().ok())
                 .bind(c["codes_postaux"].split_whitespace().collect::<Vec<_>>().join(","))
                 .bind(parent)
-                .bind(fed_ids.get(&c["departement"]).copied());
-        }
-        q.execute(&mut *tx).await.context("cannot load communes")?;
-    }
+                .bind(fed_ids.get(&c["departement"]).copied())
+        },
+    )
+    .await
+    .context("cannot load communes")?;
     let mut circonscription_links = 0;
     if let Some(text) = &src.circonscriptions {
         let links = records("communes_circonscriptions.csv", text, &["commune", "circonscription", "rang"])?;
         let known: std::collections::HashSet<&str> = kept.iter().map(|c| c["code"].as_str()).collect();
         let links: Vec<_> = links.iter().filter(|l| known.contains(l["commune"].as_str())).collect();
         sqlx::query("DELETE FROM commune_circonscriptions").execute(&mut *tx).await?;
-        for chunk in links.chunks(1000) {
-            let sql = format!(
-                "INSERT INTO commune_circonscriptions (commune_code, circonscription, rang) VALUES {} ON CONFLICT DO NOTHING",
-                crate::db::values_list(db.backend, "(?, ?, ?)", chunk.len())
-            );
-            let mut q = sqlx::query(&sql);
-            for l in chunk {
-                q = q.bind(l["commune"].clone()).bind(l["circonscription"].clone()).bind(l["rang"].clone());
-            }
-            q.execute(&mut *tx).await.context("cannot load circonscriptions")?;
-        }
+        crate::db::insert_all(
+            &mut tx,
+            db.backend,
+            "INSERT INTO commune_circonscriptions (commune_code, circonscription, rang)",
+            "(?, ?, ?)",
+            " ON CONFLICT DO NOTHING",
+            &links,
+            |q, l| q.bind(l["commune"].clone()).bind(l["circonscription"].clone()).bind(l["rang"].clone()),
+        )
+        .await
+        .context("cannot load circonscriptions")?;
         circonscription_links = links.len();
     }
     tx.commit().await?;

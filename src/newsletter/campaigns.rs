@@ -355,18 +355,18 @@ pub async fn launch(
     )
     .fetch_all(&mut *tx)
     .await?;
-    let tuple = format!("({}, ?, ?, ?, ?, ?, ?)", campaign.id);
-    for chunk in lists.chunks(db::rows_per_statement(6)) {
-        let statement = format!(
-            "INSERT INTO campaign_audience (campaign_id, bucket, track, first_id, last_id, n, person_ids) VALUES {}",
-            db::values_list(db.backend, &tuple, chunk.len())
-        );
-        let mut q = sqlx::query(&statement);
-        for (bucket, track, first, last, n, ids) in chunk {
-            q = q.bind(*bucket).bind(*track).bind(*first).bind(*last).bind(*n).bind(ids.as_str());
-        }
-        q.execute(&mut *tx).await?;
-    }
+    db::insert_all(
+        &mut tx,
+        db.backend,
+        "INSERT INTO campaign_audience (campaign_id, bucket, track, first_id, last_id, n, person_ids)",
+        &format!("({}, ?, ?, ?, ?, ?, ?)", campaign.id),
+        "",
+        &lists,
+        |q, (bucket, track, first, last, n, ids)| {
+            q.bind(*bucket).bind(*track).bind(*first).bind(*last).bind(*n).bind(ids.as_str())
+        },
+    )
+    .await?;
     let n: i64 = lists.iter().map(|l| l.4).sum();
     for (i, url) in compiled.links().iter().enumerate() {
         sqlx::query("INSERT INTO campaign_links (campaign_id, idx, url) VALUES ($1, $2, $3)")

@@ -10,7 +10,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::task::Poll;
 
 use hmac::{Hmac, Mac};
 use serde::Serialize;
@@ -836,14 +835,12 @@ async fn write_batch(
         skills.extend(d.skills[d.stored_skills..].iter().map(|s| (*id, *s)));
     }
     // Tags and skills a person does not have yet.
-    insert_rows(conn, ctx.backend, "person_tags (person_id, tag)", "(?, ?)", &tags, |q, (id, tag)| {
-        q.bind(*id).bind(*tag)
-    })
-    .await?;
-    insert_rows(conn, ctx.backend, "person_skills (person_id, skill_id)", "(?, ?)", &skills, |q, (id, skill)| {
-        q.bind(*id).bind(*skill)
-    })
-    .await?;
+    let head = "INSERT INTO person_tags (person_id, tag)";
+    db::insert_all(conn, ctx.backend, head, "(?, ?)", ON_CONFLICT, &tags, |q, (id, tag)| q.bind(*id).bind(*tag))
+        .await?;
+    let head = "INSERT INTO person_skills (person_id, skill_id)";
+    db::insert_all(conn, ctx.backend, head, "(?, ?)", ON_CONFLICT, &skills, |q, (id, skill)| q.bind(*id).bind(*skill))
+        .await?;
     let mut others: Vec<(i64, &str, &str)> = Vec::new();
     let drafts = news.iter().enumerate().map(|(i, d)| (ids[i], d)).chain(stored.iter().map(|(id, d)| (*id, d)));
     for (id, d) in drafts {
@@ -852,11 +849,12 @@ async fn write_batch(
         others.extend(d.other_phones[phones..].iter().map(|p| (id, "phone", p.as_str())));
     }
     // Further addresses and phones; an address someone else took meanwhile is left to them.
-    insert_rows(
+    db::insert_all(
         conn,
         ctx.backend,
-        "person_contacts (person_id, federation_id, kind, value, created_at)",
+        "INSERT INTO person_contacts (person_id, federation_id, kind, value, created_at)",
         &format!("(?, {}, ?, ?, {t})", ctx.federation_id),
+        ON_CONFLICT,
         &others,
         |q, (id, kind, value)| q.bind(*id).bind(*kind).bind(*value),
     )
@@ -894,6 +892,9 @@ async fn write_batch(
 fn json<T: Serialize>(rows: &T) -> Result<String> {
     Ok(serde_json::to_string(rows).map_err(anyhow::Error::from)?)
 }
+
+/// Tags, skills and further contacts a person already has are skipped.
+const ON_CONFLICT: &str = " ON CONFLICT DO NOTHING";
 
 /// Inserts new people; their ids, in order. Ids are chosen first and written with the rows, so that nothing
 /// depends on the order the database inserts or returns rows in: under SQLite's write lock, the ones after the
@@ -934,35 +935,29 @@ async fn insert_people(
     );
     let head = "INSERT INTO people (id, federation_id, section_id, commune_code, first_name, last_name, email, phone, \
                 address, postcode, city, category, legal_basis, origin, origin_channel, collected_by, notes, external_id, \
-                created_at, updated_at, last_activity_at, first_key, last_key) VALUES ";
-    let per = db::rows_per_statement(17);
-    let statement = |n| format!("{head}{}", db::values_list(ctx.backend, &tuple, n));
-    let (full_sql, last_sql) = statements(news.len(), per, statement);
-    let queries = news.chunks(per).zip(ids.chunks(per)).map(|(chunk, chunk_ids)| {
-        let mut q = sqlx::query(if chunk.len() == per { &full_sql } else { &last_sql });
-        for (d, id) in chunk.iter().zip(chunk_ids) {
-            q = q
-                .bind(*id)
-                .bind(d.section_id)
-                .bind(d.commune_code.as_deref())
-                .bind(d.first_name.as_str())
-                .bind(d.last_name.as_str())
-                .bind(d.email.as_deref())
-                .bind(d.phone.as_deref())
-                .bind(d.address.as_str())
-                .bind(d.postcode.as_str())
-                .bind(d.city.as_str())
-                .bind(d.category)
-                .bind(d.legal_basis.as_str())
-                .bind(options.origin.as_str())
-                .bind(d.notes.as_str())
-                .bind(d.external_id.as_str())
-                .bind(super::search::name_key(&d.first_name))
-                .bind(super::search::name_key(&d.last_name));
-        }
-        q
-    });
-    let n = execute_all(conn, queries).await?;
+                created_at, updated_at, last_activity_at, first_key, last_key)";
+    let rows: Vec<(i64, &Draft, &str)> =
+        ids.iter().zip(news).map(|(id, d)| (*id, d, options.origin.as_str())).collect();
+    let n = db::insert_all(conn, ctx.backend, head, &tuple, "", &rows, |q, (id, d, origin)| {
+        q.bind(*id)
+            .bind(d.section_id)
+            .bind(d.commune_code.as_deref())
+            .bind(d.first_name.as_str())
+            .bind(d.last_name.as_str())
+            .bind(d.email.as_deref())
+            .bind(d.phone.as_deref())
+            .bind(d.address.as_str())
+            .bind(d.postcode.as_str())
+            .bind(d.city.as_str())
+            .bind(d.category)
+            .bind(d.legal_basis.as_str())
+            .bind(*origin)
+            .bind(d.notes.as_str())
+            .bind(d.external_id.as_str())
+            .bind(super::search::name_key(&d.first_name))
+            .bind(super::search::name_key(&d.last_name))
+    })
+    .await?;
     if n != news.len() as u64 {
         return Err(Error::Internal(anyhow::anyhow!("import: {n} people inserted out of {}", news.len())));
     }
@@ -1003,63 +998,6 @@ async fn update_person(conn: &mut sqlx::AnyConnection, d: &Draft, t: i64) -> Res
     Ok(())
 }
 
-type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
-
-/// Inserts `rows` with multi-row statements, skipping those already there (`ON CONFLICT DO NOTHING`): `table` is
-/// `name (columns)`, `tuple` one row as [`db::values_list`] takes it, and `bind` binds one row's `?` in order.
-async fn insert_rows<T>(
-    conn: &mut sqlx::AnyConnection,
-    backend: Backend,
-    table: &str,
-    tuple: &str,
-    rows: &[T],
-    bind: impl for<'q> Fn(AnyQuery<'q>, &'q T) -> AnyQuery<'q>,
-) -> Result<()> {
-    let per = db::rows_per_statement(tuple.matches('?').count());
-    let statement =
-        |n| format!("INSERT INTO {table} VALUES {} ON CONFLICT DO NOTHING", db::values_list(backend, tuple, n));
-    let (full_sql, last_sql) = statements(rows.len(), per, statement);
-    let queries = rows.chunks(per).map(|chunk| {
-        let mut q = sqlx::query(if chunk.len() == per { &full_sql } else { &last_sql });
-        for row in chunk {
-            q = bind(q, row);
-        }
-        q
-    });
-    execute_all(conn, queries).await?;
-    Ok(())
-}
-
-/// The two statements `rows` rows written `per` at a time take: the one for a full chunk (built only if there is one)
-/// and the one for the last, shorter chunk.
-fn statements(rows: usize, per: usize, statement: impl Fn(usize) -> String) -> (String, String) {
-    let full = if rows >= per { statement(per) } else { String::new() };
-    (full, statement(rows % per))
-}
-
-/// Runs statements one after the other, building each one's arguments while the database runs the one before: on
-/// SQLite (which runs statements on its own thread), building and running took turns, each waiting for the other,
-/// in a big import.
-async fn execute_all<'q>(
-    conn: &mut sqlx::AnyConnection,
-    mut queries: impl Iterator<Item = AnyQuery<'q>>,
-) -> Result<u64> {
-    let mut affected = 0;
-    let mut next = queries.next();
-    while let Some(q) = next.take() {
-        let mut running = std::pin::pin!(q.execute(&mut *conn));
-        // Polled once, the statement is on its way (or already done, if it was quick).
-        let first = std::future::poll_fn(|cx| Poll::Ready(running.as_mut().poll(cx))).await;
-        next = queries.next();
-        let done = match first {
-            Poll::Ready(done) => done,
-            Poll::Pending => running.await,
-        };
-        affected += done?.rows_affected();
-    }
-    Ok(affected)
-}
-
 /// Appends an "imported" event to the timeline of each person, in order.
 async fn insert_events(
     conn: &mut sqlx::AnyConnection,
@@ -1071,22 +1009,9 @@ async fn insert_events(
 ) -> Result<()> {
     let actor = actor.map_or("NULL".to_string(), |a| a.to_string());
     let tuple = format!("(?, 'imported', ?, {actor}, {t})");
-    let per = db::rows_per_statement(2);
-    let statement = |n| {
-        format!(
-            "INSERT INTO person_events (person_id, kind, summary, actor_user_id, at) VALUES {}",
-            db::values_list(backend, &tuple, n)
-        )
-    };
-    let (full_sql, last_sql) = statements(ids.len(), per, statement);
-    let queries = ids.chunks(per).map(|chunk| {
-        let mut q = sqlx::query(if chunk.len() == per { &full_sql } else { &last_sql });
-        for id in chunk {
-            q = q.bind(*id).bind(summary);
-        }
-        q
-    });
-    execute_all(conn, queries).await?;
+    let rows: Vec<(i64, &str)> = ids.iter().map(|id| (*id, summary)).collect();
+    let head = "INSERT INTO person_events (person_id, kind, summary, actor_user_id, at)";
+    db::insert_all(conn, backend, head, &tuple, "", &rows, |q, (id, summary)| q.bind(*id).bind(*summary)).await?;
     Ok(())
 }
 
