@@ -865,9 +865,8 @@ async fn write_batch(
         |q, (id, kind, value)| q.bind(*id).bind(*kind).bind(*value),
     )
     .await?;
-    // Timeline: the additions, then the completions in row order (a person's events stay in order).
-    let added = format!("Ajout par {}", options.origin);
-    insert_events(conn, ctx.backend, &ids, &added, options.actor, t).await?;
+    // Timeline: the completions in row order (a person's events stay in order). Additions are read from the new
+    // people's origin (`people::timeline`).
     let completed: Vec<i64> = completed.into_iter().map(id_of).collect();
     let summary = format!("Complété par {}", options.origin);
     insert_events(conn, ctx.backend, &completed, &summary, options.actor, t).await?;
@@ -1004,7 +1003,7 @@ async fn update_person(conn: &mut sqlx::AnyConnection, d: &Draft, t: i64) -> Res
     Ok(())
 }
 
-/// Appends an "imported" event to the timeline of each person, in order.
+/// Appends an "imported" event with `summary` to the timeline of each person, in order.
 async fn insert_events(
     conn: &mut sqlx::AnyConnection,
     backend: Backend,

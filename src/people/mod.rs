@@ -334,10 +334,36 @@ async fn own_events(db: &Db, person: &Person) -> Result<Vec<Event>> {
     .await?)
 }
 
-/// Everything that touched a person, newest first: their own events, plus the newsletters they were sent and (when
-/// they allowed individual tracking) opened or clicked, read from the sending ledger and the tracking events.
+/// A person's addition by an import, read from their row (its origin names the file and the day, `collected_by` who
+/// ran it), unless it is stored among their events (imports stored it until November 2026; merging stores it too,
+/// since the other card's row goes). A million-row import would otherwise write a million rows repeating `origin`.
+async fn import_event<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    executor: E,
+    person_id: i64,
+) -> Result<Option<Event>> {
+    let row: Option<(String, Option<i64>, i64)> = sqlx::query_as(
+        "SELECT p.origin, p.collected_by, p.created_at FROM people p WHERE p.id = $1 AND p.origin_channel = 'import' \
+         AND NOT EXISTS (SELECT 1 FROM person_events e WHERE e.person_id = p.id AND e.kind = 'imported' \
+         AND e.summary LIKE 'Ajout par %')",
+    )
+    .bind(person_id)
+    .fetch_optional(executor)
+    .await?;
+    Ok(row.map(|(origin, actor_user_id, at)| Event {
+        id: 0,
+        kind: "imported".into(),
+        summary: format!("Ajout par {origin}"),
+        actor_user_id,
+        at,
+    }))
+}
+
+/// Everything that touched a person, newest first: their own events (with their addition by an import), plus the
+/// newsletters they were sent and (when they allowed individual tracking) opened or clicked, read from the sending
+/// ledger and the tracking events.
 pub async fn timeline(db: &Db, person: &Person) -> Result<Vec<Event>> {
     let mut events = own_events(db, person).await?;
+    events.extend(import_event(&db.pool, person.id).await?);
     let sent: Vec<(i64, String, i64)> = sqlx::query_as(
         "SELECT c.id, c.name, r.sent_at FROM campaign_recipients r JOIN campaigns c ON c.id = r.campaign_id \
          WHERE r.person_id = $1 AND r.state = 'sent' AND r.sent_at IS NOT NULL",
@@ -1220,6 +1246,22 @@ pub async fn merge(db: &Db, access: &Access, kept: &Person, other: &Person) -> R
     .bind(k.id)
     .fetch_all(&mut *tx)
     .await?;
+    // Both cards' additions by an import are stored first: the other card's row goes, and the kept one's date of
+    // creation may change.
+    for id in [k.id, o.id] {
+        if let Some(e) = import_event(&mut *tx, id).await? {
+            sqlx::query(
+                "INSERT INTO person_events (person_id, kind, summary, actor_user_id, at) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(id)
+            .bind(&e.kind)
+            .bind(&e.summary)
+            .bind(e.actor_user_id)
+            .bind(e.at)
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
     sqlx::query("UPDATE person_events SET person_id = $1 WHERE person_id = $2")
         .bind(k.id)
         .bind(o.id)

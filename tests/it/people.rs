@@ -893,6 +893,15 @@ async fn duplicates_merge_without_losing_data_and_tags_apply_in_bulk() {
         .send()
         .await
         .unwrap();
+    // Additions by an import are read from each person's origin, not written as a row per person.
+    assert_eq!(t.count("SELECT COUNT(*) FROM person_events WHERE summary LIKE 'Ajout par %'").await, 0);
+    let person_page = |id: i64| {
+        let c = c.clone();
+        let url = t.url(&format!("/personnes/{id}"));
+        async move { c.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    let added = "Ajout par import du fichier « d.csv »";
+    assert_eq!(person_page(kept).await.matches(added).count(), 1, "the addition is on the timeline");
     let page = c.get(t.url(&format!("/personnes/{kept}/fusionner"))).send().await.unwrap().text().await.unwrap();
     assert!(
         page.contains(&format!("value=\"{other}\"")) && !page.contains(&format!("value=\"{third}\"")),
@@ -929,6 +938,7 @@ async fn duplicates_merge_without_losing_data_and_tags_apply_in_bulk() {
     );
     assert_eq!(t.count(&format!("SELECT COUNT(*) FROM people WHERE id = {other}")).await, 0);
     assert_eq!(t.audit_count("people_merged").await, 1);
+    assert_eq!(person_page(kept).await.matches(added).count(), 2, "both cards' additions stay on the timeline");
     // Re-importing the other address now completes nobody twice: it is a new card (the address was not erased).
     // Merging across federations is refused.
     let c29 = t.login(COORD_29).await;
