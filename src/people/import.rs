@@ -211,6 +211,8 @@ struct Item {
     commune: Option<String>,
     section: Option<i64>,
     skill_ids: Vec<i64>,
+    /// Search keys of the first and last names, worked out with the validation (on the other core).
+    keys: (String, String),
 }
 
 /// A person as the batch leaves them: read from the database (`stored`) or created by a row of the batch.
@@ -233,7 +235,10 @@ struct Draft {
     notes: String,
     external_id: String,
     category: &'static str,
-    legal_basis: String,
+    /// The category's usual legal basis, for a new person when the import gives none.
+    legal_basis: &'static str,
+    /// Search keys of the names, unless a name was filled in since (then worked out when written).
+    keys: Option<(String, String)>,
     tags: Vec<String>,
     skills: Vec<i64>,
     /// Tags and skills read from the database: the ones after these are to insert.
@@ -271,34 +276,37 @@ fn add_contact(first: &mut Option<String>, others: &mut Vec<String>, value: &Str
 }
 
 impl Draft {
-    fn new(c: &Candidate, options: &Options, item: &Item) -> Draft {
+    /// A new person from a row (moved, not copied: a batch creates tens of thousands).
+    fn new(item: Item, options: &Options) -> Draft {
+        let Item { candidate: c, commune, section, skill_ids, keys } = item;
         let category = c.category.unwrap_or(options.category);
         let mut tags: Vec<String> = Vec::with_capacity(c.tags.len());
-        for t in &c.tags {
-            if !tags.contains(t) {
-                tags.push(t.clone());
+        for t in c.tags {
+            if !tags.contains(&t) {
+                tags.push(t);
             }
         }
         Draft {
             stored: None,
-            section_id: item.section,
-            commune_code: item.commune.clone(),
-            first_name: c.first_name.clone(),
-            last_name: c.last_name.clone(),
-            email: c.email.clone(),
-            phone: c.phone.clone(),
-            other_emails: c.other_emails.clone(),
-            other_phones: c.other_phones.clone(),
+            section_id: section,
+            commune_code: commune,
+            first_name: c.first_name,
+            last_name: c.last_name,
+            email: c.email,
+            phone: c.phone,
+            other_emails: c.other_emails,
+            other_phones: c.other_phones,
             stored_others: (0, 0),
-            address: c.address.clone(),
-            postcode: c.postcode.clone(),
-            city: c.city.clone(),
-            notes: c.notes.clone(),
-            external_id: c.external_id.clone(),
+            address: c.address,
+            postcode: c.postcode,
+            city: c.city,
+            notes: c.notes,
+            external_id: c.external_id,
             category: category.as_str(),
-            legal_basis: options.legal_basis.clone().unwrap_or_else(|| default_legal_basis(category).to_string()),
+            legal_basis: default_legal_basis(category),
+            keys: Some(keys),
             tags,
-            skills: item.skill_ids.clone(),
+            skills: skill_ids,
             stored_tags: 0,
             stored_skills: 0,
             changed: false,
@@ -313,6 +321,9 @@ impl Draft {
         let had_commune = self.commune_code.is_some();
         let mut changed = fill(&mut self.first_name, &c.first_name);
         changed |= fill(&mut self.last_name, &c.last_name);
+        if changed {
+            self.keys = None;
+        }
         for e in c.email.iter().chain(&c.other_emails).filter(|e| free(e)) {
             changed |= add_contact(&mut self.email, &mut self.other_emails, e);
         }
@@ -477,7 +488,7 @@ pub async fn run(
             if !exclusive {
                 sqlx::query(begin).execute(&mut *conn).await?;
             }
-            let outcomes = write_batch(&mut conn, &mut known, options, &batch.items).await?;
+            let outcomes = write_batch(&mut conn, &mut known, options, batch.items).await?;
             if !exclusive {
                 sqlx::query("COMMIT").execute(&mut *conn).await?;
             }
@@ -561,7 +572,11 @@ async fn prepare(db: &Db, resolver: &mut Resolver, options: &Options, rows: &[Ro
         }
         match resolve(db, resolver, &candidate).await? {
             Err(reasons) => out.rejected.push((row.clone(), reasons)),
-            Ok((commune, section, skill_ids)) => out.items.push(Item { candidate, commune, section, skill_ids }),
+            Ok((commune, section, skill_ids)) => {
+                let keys =
+                    (super::search::name_key(&candidate.first_name), super::search::name_key(&candidate.last_name));
+                out.items.push(Item { candidate, commune, section, skill_ids, keys })
+            }
         }
     }
     Ok(out)
@@ -743,7 +758,8 @@ async fn read_drafts(conn: &mut sqlx::AnyConnection, ctx: &Known, ids: &[i64]) -
                     notes: r.11,
                     external_id: r.12,
                     category: "",
-                    legal_basis: String::new(),
+                    legal_basis: "",
+                    keys: None,
                     stored_tags: r.13.len(),
                     stored_skills: r.14.len(),
                     tags: r.13,
@@ -762,7 +778,7 @@ async fn write_batch(
     conn: &mut sqlx::AnyConnection,
     ctx: &mut Known,
     options: &Options,
-    items: &[Item],
+    items: Vec<Item>,
 ) -> Result<Vec<Outcome>> {
     // People added meanwhile by someone else (a form, another import).
     let added: Vec<(i64, i64, Option<String>, Option<String>)> =
@@ -778,7 +794,7 @@ async fn write_batch(
     let mut attempts = 0;
     let mut stored = loop {
         let mut ids: Vec<i64> = Vec::new();
-        for item in items {
+        for item in &items {
             ctx.stored_hits(&item.candidate, &mut ids);
         }
         ids.sort_unstable();
@@ -796,10 +812,9 @@ async fn write_batch(
     let mut completed: Vec<Key> = Vec::new();
     let mut outcomes = Vec::with_capacity(items.len());
     for item in items {
-        let c = &item.candidate;
-        let Some(key) = ctx.lookup(c) else {
+        let Some(key) = ctx.lookup(&item.candidate) else {
             // None of the row's addresses is known: they are all this new person's.
-            let draft = Draft::new(c, options, item);
+            let draft = Draft::new(item, options);
             ctx.note_person(&draft, Key::New(news.len()));
             news.push(draft);
             outcomes.push(Outcome::Inserted);
@@ -812,7 +827,7 @@ async fn write_batch(
                 .ok_or_else(|| Error::Internal(anyhow::anyhow!("import: person {id} was not read")))?,
         };
         let emails = &ctx.emails;
-        if draft.merge(item, |e| emails.get(e).is_none_or(|k| *k == key)) {
+        if draft.merge(&item, |e| emails.get(e).is_none_or(|k| *k == key)) {
             ctx.note_person(draft, key);
             completed.push(key);
             outcomes.push(Outcome::Updated);
@@ -821,6 +836,9 @@ async fn write_batch(
         }
     }
 
+    for d in &mut news {
+        d.keys.get_or_insert_with(|| (super::search::name_key(&d.first_name), super::search::name_key(&d.last_name)));
+    }
     let t = now();
     let ids = insert_people(conn, ctx, options, &news, t).await?;
     for d in stored.values().filter(|d| d.dirty) {
@@ -955,12 +973,12 @@ async fn insert_people(
             .bind(d.postcode.as_str())
             .bind(d.city.as_str())
             .bind(d.category)
-            .bind(d.legal_basis.as_str())
+            .bind(options.legal_basis.as_deref().unwrap_or(d.legal_basis))
             .bind(*origin)
             .bind(d.notes.as_str())
             .bind(d.external_id.as_str())
-            .bind(super::search::name_key(&d.first_name))
-            .bind(super::search::name_key(&d.last_name))
+            .bind(d.keys.as_ref().map(|k| k.0.as_str()))
+            .bind(d.keys.as_ref().map(|k| k.1.as_str()))
     })
     .await?;
     if n != news.len() as u64 {
@@ -1276,7 +1294,8 @@ mod tests {
     }
 
     fn item(c: Candidate, commune: Option<&str>, section: Option<i64>, skill_ids: &[i64]) -> Item {
-        Item { candidate: c, commune: commune.map(str::to_string), section, skill_ids: skill_ids.to_vec() }
+        let keys = (super::super::search::name_key(&c.first_name), super::super::search::name_key(&c.last_name));
+        Item { candidate: c, commune: commune.map(str::to_string), section, skill_ids: skill_ids.to_vec(), keys }
     }
 
     #[test]
@@ -1319,8 +1338,8 @@ mod tests {
             tags: vec!["marché".into()],
             ..Candidate::default()
         };
-        let mut d = Draft::new(&first, &options(), &item(first.clone(), None, None, &[3]));
-        assert_eq!((d.category, d.legal_basis.as_str()), ("sympathiser", "regular_contact"));
+        let mut d = Draft::new(item(first.clone(), None, None, &[3]), &options());
+        assert_eq!((d.category, d.legal_basis), ("sympathiser", "regular_contact"));
         let second = Candidate {
             first_name: "Helene".into(),
             last_name: "Dupré".into(),
@@ -1346,7 +1365,7 @@ mod tests {
             phone: Some("+33612345678".into()),
             ..Candidate::default()
         };
-        let mut d = Draft::new(&first, &options(), &item(first.clone(), None, None, &[]));
+        let mut d = Draft::new(item(first.clone(), None, None, &[]), &options());
         let second = Candidate {
             email: Some("a@example.org".into()),
             other_emails: vec!["b@example.org".into(), "taken@example.org".into()],
@@ -1362,7 +1381,7 @@ mod tests {
         assert!(!d.merge(&item(second, None, None, &[]), |e| e != "taken@example.org"), "nothing new the second time");
         // A person without an address gets the row's first free one as theirs.
         let bare = Candidate { last_name: "Martin".into(), ..Candidate::default() };
-        let mut d = Draft::new(&bare, &options(), &item(bare.clone(), None, None, &[]));
+        let mut d = Draft::new(item(bare.clone(), None, None, &[]), &options());
         let row = Candidate {
             email: Some("taken@example.org".into()),
             other_emails: vec!["c@example.org".into()],
@@ -1375,7 +1394,7 @@ mod tests {
     #[test]
     fn the_section_follows_only_a_commune_filled_in_now() {
         let c = Candidate { last_name: "Martin".into(), ..Candidate::default() };
-        let mut d = Draft::new(&c, &options(), &item(c.clone(), Some("69259"), None, &[]));
+        let mut d = Draft::new(item(c.clone(), Some("69259"), None, &[]), &options());
         d.stored = Some((1, 0));
         assert!(!d.merge(&item(c, Some("69266"), Some(7), &[]), |_| true));
         assert_eq!((d.commune_code.as_deref(), d.section_id, d.dirty), (Some("69259"), None, false));
