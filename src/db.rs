@@ -271,6 +271,11 @@ pub const SQLITE_MIGRATIONS: &[Migration] = &[
         name: "tag_tables_without_rowid",
         sql: include_str!("../migrations/sqlite/0017_tag_tables_without_rowid.sql"),
     },
+    Migration {
+        version: 18,
+        name: "contact_indexes",
+        sql: include_str!("../migrations/sqlite/0018_contact_indexes.sql"),
+    },
 ];
 
 pub const POSTGRES_MIGRATIONS: &[Migration] = &[
@@ -326,6 +331,11 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
         version: 17,
         name: "tag_tables_without_rowid",
         sql: include_str!("../migrations/postgres/0017_tag_tables_without_rowid.sql"),
+    },
+    Migration {
+        version: 18,
+        name: "contact_indexes",
+        sql: include_str!("../migrations/postgres/0018_contact_indexes.sql"),
     },
 ];
 

@@ -1065,12 +1065,16 @@ async fn the_cli_imports_a_file_and_writes_the_rejected_rows_next_to_it() {
     );
     if t.app.db.backend == terrain::db::Backend::Sqlite {
         assert_eq!(t.count(indexes).await, before);
-        let plan: Vec<(i64, i64, i64, String)> =
-            sqlx::query_as("EXPLAIN QUERY PLAN SELECT id FROM people WHERE federation_id = 1 AND email = 'x'")
-                .fetch_all(&t.app.db.pool)
-                .await
-                .unwrap();
-        assert!(plan.iter().any(|p| p.3.contains("people_email")), "{plan:?}");
+        // Lookups by address (with or without the federation) and by phone find their index.
+        for (query, index) in [
+            ("SELECT id FROM people WHERE federation_id = 1 AND email = 'x'", "people_email"),
+            ("SELECT id FROM people WHERE email = 'x'", "people_email"),
+            ("SELECT id FROM people WHERE federation_id = 1 AND phone = '+33600000000'", "people_phone"),
+        ] {
+            let plan: Vec<(i64, i64, i64, String)> =
+                sqlx::query_as(&format!("EXPLAIN QUERY PLAN {query}")).fetch_all(&t.app.db.pool).await.unwrap();
+            assert!(plan.iter().any(|p| p.3.contains(index)), "{query}: {plan:?}");
+        }
     }
     let fed = t.federation_id("69").await;
     let duplicate = sqlx::query(
