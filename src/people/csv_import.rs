@@ -229,6 +229,39 @@ fn unclosed_quote(text: &str, delimiter: u8) -> Option<usize> {
     None
 }
 
+/// Offset just after the first `\n` at or after `from` that ends a record, i.e. lies outside every quoted field
+/// (quotes read as [`unclosed_quote`] reads them); `None` when there is none. Where [`parse`] splits a big file.
+fn record_boundary(text: &str, delimiter: u8, from: usize) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut newline = from + memchr::memchr(b'\n', bytes.get(from..)?)?;
+    let mut at = 0;
+    while let Some(found) = memchr::memchr(b'"', &bytes[at..]) {
+        let quote = at + found;
+        if quote > newline {
+            break; // every quoted field before the line break is closed before it
+        }
+        at = quote + 1;
+        let field_start = quote == 0 || matches!(bytes[quote - 1], b'\r' | b'\n') || bytes[quote - 1] == delimiter;
+        if !field_start {
+            continue;
+        }
+        let close = loop {
+            let close = at + memchr::memchr(b'"', &bytes[at..])?;
+            if bytes.get(close + 1) == Some(&b'"') {
+                at = close + 2;
+            } else {
+                at = close + 1;
+                break close;
+            }
+        };
+        if close > newline {
+            // The line break is inside this field: the next one after it.
+            newline = close + memchr::memchr(b'\n', &bytes[close..])?;
+        }
+    }
+    Some(newline + 1)
+}
+
 // ---------------------------------------------------------------------------------------------------------------------
 // Fields and header guessing
 // ---------------------------------------------------------------------------------------------------------------------
@@ -487,7 +520,14 @@ pub enum ImportError {
 /// Errors: [`ImportError::Empty`] if there is no non-blank record, [`ImportError::HeaderOnly`] if there is only
 /// one, [`ImportError::Malformed`] for a NUL character (a UTF-16 "Texte Unicode" file read as a single-byte
 /// encoding) or a quote opened and never closed (which would otherwise swallow the rest of the file).
+///
+/// A file of more than a few megabytes is cut in two at a record boundary and its halves parsed on two threads.
 pub fn parse(text: &str, delimiter: u8) -> Result<Table, ImportError> {
+    parse_in(text, delimiter, if text.len() > 4 << 20 { 2 } else { 1 })
+}
+
+/// [`parse`], with the body cut into (at most) `parts` pieces parsed side by side.
+fn parse_in(text: &str, delimiter: u8, parts: usize) -> Result<Table, ImportError> {
     let lines = LineIndex::new(text);
     let mut start = if text.starts_with('\u{FEFF}') { '\u{FEFF}'.len_utf8() } else { 0 };
     if let Some((_, len)) = excel_sep_line(&text[start..]) {
@@ -512,9 +552,51 @@ pub fn parse(text: &str, delimiter: u8) -> Result<Table, ImportError> {
         });
     }
 
+    // Where the pieces start, each at a record boundary (offsets in `text`).
+    let mut cuts = vec![start];
+    for k in 1..parts {
+        let from = (start + body.len() * k / parts).max(*cuts.last().unwrap_or(&start));
+        match record_boundary(text, delimiter, from) {
+            Some(cut) if cut < text.len() => cuts.push(cut),
+            _ => break,
+        }
+    }
+    cuts.push(text.len());
+    let pieces: Vec<Result<Vec<Row>, ImportError>> = std::thread::scope(|scope| {
+        let lines = &lines;
+        let threads: Vec<_> = cuts
+            .windows(2)
+            .skip(1)
+            .map(|w| scope.spawn(move || parse_records(text, w[0], w[1], delimiter, lines)))
+            .collect();
+        let mut pieces = vec![parse_records(text, cuts[0], cuts[1], delimiter, lines)];
+        pieces.extend(threads.into_iter().map(|t| t.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))));
+        pieces
+    });
+    let mut records = Vec::new();
+    for piece in pieces {
+        records.extend(piece?);
+    }
+    let mut records = records.into_iter();
+    let headers = records.next().ok_or(ImportError::Empty)?.cells;
+    let rows: Vec<Row> = records.collect();
+    if rows.is_empty() {
+        return Err(ImportError::HeaderOnly);
+    }
+    Ok(Table { headers, rows })
+}
+
+/// The non-blank records of `text[from..to]` (which starts at a record boundary), with their line numbers.
+fn parse_records(
+    text: &str,
+    from: usize,
+    to: usize,
+    delimiter: u8,
+    lines: &LineIndex,
+) -> Result<Vec<Row>, ImportError> {
+    let body = &text[from..to];
     let mut reader =
         csv::ReaderBuilder::new().delimiter(delimiter).has_headers(false).flexible(true).from_reader(body.as_bytes());
-    let mut headers: Option<Vec<String>> = None;
     let mut rows = Vec::new();
     let mut record = csv::StringRecord::new();
     loop {
@@ -524,7 +606,7 @@ pub fn parse(text: &str, delimiter: u8) -> Result<Table, ImportError> {
             Err(e) => {
                 let offset = e.position().map_or(body.len(), |p| p.byte() as usize);
                 return Err(ImportError::Malformed {
-                    line: lines.line_of(start + offset.min(body.len())),
+                    line: lines.line_of(from + offset.min(body.len())),
                     reason: format!("format CSV non reconnu ({e})."),
                 });
             }
@@ -534,19 +616,10 @@ pub fn parse(text: &str, delimiter: u8) -> Result<Table, ImportError> {
             continue;
         }
         let cells: Vec<String> = record.iter().map(|cell| cell.trim().to_owned()).collect();
-        match headers {
-            None => headers = Some(cells),
-            Some(_) => {
-                let offset = record.position().map_or(0, |p| p.byte() as usize);
-                rows.push(Row { line: lines.record_line(text, start + offset), cells });
-            }
-        }
+        let offset = record.position().map_or(0, |p| p.byte() as usize);
+        rows.push(Row { line: lines.record_line(text, from + offset), cells });
     }
-    let headers = headers.ok_or(ImportError::Empty)?;
-    if rows.is_empty() {
-        return Err(ImportError::HeaderOnly);
-    }
-    Ok(Table { headers, rows })
+    Ok(rows)
 }
 
 /// Byte offset → 1-based line number. Line breaks are `\n`, `\r\n` and a lone `\r` (old Mac Excel's "CSV
@@ -1298,7 +1371,57 @@ mod tests {
         (state == State::Quoted).then_some(quote_at)
     }
 
+    /// Whether the byte at `at` is inside a quoted field, read byte by byte as `unclosed_quote_reference` reads.
+    fn inside_quotes_reference(text: &str, delimiter: u8, at: usize) -> bool {
+        let mut quoted = false;
+        let mut quote_in_quoted = false;
+        let mut field_start = true;
+        for &b in &text.as_bytes()[..at] {
+            if quoted {
+                if quote_in_quoted {
+                    quote_in_quoted = false;
+                    if b == b'"' {
+                        continue;
+                    }
+                    quoted = false;
+                } else {
+                    quote_in_quoted = b == b'"';
+                    continue;
+                }
+            }
+            if b == delimiter || b == b'\r' || b == b'\n' {
+                field_start = true;
+            } else {
+                quoted = field_start && b == b'"';
+                field_start = false;
+            }
+        }
+        quoted && !quote_in_quoted
+    }
+
     proptest::proptest! {
+        #[test]
+        fn record_boundaries_are_the_line_breaks_outside_quoted_fields(
+            text in "[a\"; \r\n]{0,40}",
+            from in 0usize..40,
+        ) {
+            proptest::prop_assume!(unclosed_quote(&text, b';').is_none() && from <= text.len());
+            let expected = (from..text.len())
+                .find(|&i| text.as_bytes()[i] == b'\n' && !inside_quotes_reference(&text, b';', i))
+                .map(|i| i + 1);
+            proptest::prop_assert_eq!(record_boundary(&text, b';', from), expected);
+        }
+
+        #[test]
+        fn a_file_parsed_in_pieces_reads_as_in_one(
+            text in "((([a\" ;]{0,6}|\"[a;\n\"]{0,6}\");){0,4}[a ]?\r?\n{1,2}){2,12}",
+            parts in 2usize..5,
+        ) {
+            let whole = parse_in(&text, b';', 1);
+            let pieces = parse_in(&text, b';', parts);
+            proptest::prop_assert_eq!(format!("{whole:?}"), format!("{pieces:?}"));
+        }
+
         #[test]
         fn unclosed_quotes_are_found_as_the_byte_by_byte_reading_finds_them(
             text in "[a\"; ,\r\n]{0,40}",
