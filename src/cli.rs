@@ -677,6 +677,10 @@ async fn import_command(app: &App, what: ImportWhat) -> anyhow::Result<()> {
         })),
     )
     .await?;
+    // The command ends here: the process's exit frees the file's rows faster than dropping them one by one
+    // (half a second for a million).
+    std::mem::forget(table);
+    std::mem::forget(report);
     Ok(())
 }
 

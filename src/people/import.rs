@@ -513,6 +513,8 @@ pub async fn run(
         done += rows;
         progress(done);
     }
+    // Two million addresses and phones, freed beside the index builds instead of before the caller gets the report.
+    tokio::task::spawn_blocking(move || drop(known));
     if exclusive {
         // SQLite sorts an index's entries on helper threads only when the sort goes in chunks through temporary
         // files, each at most the page cache's size: kept in memory, they are sorted in one piece on this thread.
