@@ -1041,7 +1041,7 @@ async fn the_cli_imports_a_file_and_writes_the_rejected_rows_next_to_it() {
 
     // A load in one transaction (what big files get): same dedupe and merge, and the indexes it rebuilt are all
     // back, the unique e-mail one enforced.
-    let indexes = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'people'";
+    let indexes = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name IN ('people', 'person_tags', 'person_skills')";
     let before = if t.app.db.backend == terrain::db::Backend::Sqlite { t.count(indexes).await } else { 0 };
     let second = dir.path().join("sympathisants.csv");
     std::fs::write(
