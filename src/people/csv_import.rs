@@ -904,7 +904,14 @@ fn quote(value: &str) -> String {
 
 /// Trims and replaces every run of whitespace (spaces, tabs, line breaks, non-breaking spaces) with one space.
 fn collapse_whitespace(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    let mut out = String::with_capacity(s.len());
+    for word in s.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
 }
 
 /// Splits a full name into (first, last); see [`validate_row`].
