@@ -97,6 +97,12 @@ impl Report {
 /// other writers, who wait while a batch is written (about a second or two).
 const BATCH: usize = 50_000;
 
+/// Rows in a batch starting at row `start`: the first one is small, so that writing starts while the next, full one
+/// is validated, instead of waiting for 50,000 rows to be validated.
+fn batch_len(start: usize) -> usize {
+    if start == 0 { BATCH / 10 } else { BATCH }
+}
+
 enum Outcome {
     Inserted,
     Updated,
@@ -467,7 +473,7 @@ pub async fn run(
         let (db, options, table) = (db.clone(), options.clone(), table.clone());
         tokio::spawn(async move {
             let mut resolver = resolver;
-            let rows = &table.rows[start..table.rows.len().min(start + BATCH)];
+            let rows = &table.rows[start..table.rows.len().min(start + batch_len(start))];
             let prepared = prepare(&db, &mut resolver, &options, rows).await;
             (resolver, prepared)
         })
@@ -478,7 +484,7 @@ pub async fn run(
         let (resolver, prepared) =
             task.await.map_err(|e| Error::Internal(anyhow::anyhow!("import: validation task failed: {e}")))?;
         let batch = prepared?;
-        let rows = table.rows.len().min(done + BATCH) - done;
+        let rows = table.rows.len().min(done + batch_len(done)) - done;
         if done + rows < table.rows.len() {
             next = Some(validate(resolver, done + rows));
         }
