@@ -1089,6 +1089,14 @@ pub async fn get(db: &Db, access: &Access, id: i64) -> Result<ImportRow> {
     sqlx::query_as(&sql).bind(id).fetch_optional(&db.pool).await?.ok_or(Error::NotFound)
 }
 
+/// [`read`] on a thread for blocking work: parsing a 50 MB upload takes a fraction of a second that a worker of the
+/// web server should spend answering requests.
+async fn read_aside(bytes: Vec<u8>) -> Result<(Table, Preview)> {
+    tokio::task::spawn_blocking(move || read(&bytes))
+        .await
+        .map_err(|e| Error::Internal(anyhow::anyhow!("import: parsing task failed: {e}")))?
+}
+
 /// Stores an uploaded file (decoded text) for preview and a later job.
 pub async fn stage(
     db: &Db,
@@ -1100,7 +1108,7 @@ pub async fn stage(
     if !access.allows(Perm::ManagePeople, federation.scope()) {
         return Err(Error::Forbidden);
     }
-    let (_, preview) = read(bytes)?;
+    let (_, preview) = read_aside(bytes.to_vec()).await?;
     let text = csv_import::decode(bytes).text;
     let mapping = serde_json::to_string(&preview.mapping).map_err(anyhow::Error::from)?;
     let mut tx = db.pool.begin().await?;
@@ -1133,7 +1141,7 @@ pub async fn staged_preview(db: &Db, import: &ImportRow) -> Result<Option<Previe
         .fetch_optional(&db.pool)
         .await?;
     match content {
-        Some(text) => Ok(Some(read(text.as_bytes())?.1)),
+        Some(text) => Ok(Some(read_aside(text.into_bytes()).await?.1)),
         None => Ok(None),
     }
 }
@@ -1213,7 +1221,7 @@ pub async fn run_job(db: &Db, import_id: i64) -> anyhow::Result<()> {
         Err(_) => return Ok(fail("Vos droits ne permettent plus cet import.".into()).await?),
     };
     let Some(content) = content else { return Ok(fail("Le fichier n'est plus disponible.".into()).await?) };
-    let (table, _) = match read(content.as_bytes()) {
+    let (table, _) = match read_aside(content.into_bytes()).await {
         Ok(t) => t,
         Err(e) => return Ok(fail(e.to_string()).await?),
     };
