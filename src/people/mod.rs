@@ -410,12 +410,24 @@ pub async fn add_event<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     summary: &str,
     actor: Option<i64>,
 ) -> Result<()> {
+    insert_event(executor, person_id, kind, summary, actor, now()).await
+}
+
+/// Stores a timeline event that happened at `at`.
+async fn insert_event<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    executor: E,
+    person_id: i64,
+    kind: &str,
+    summary: &str,
+    actor: Option<i64>,
+    at: i64,
+) -> Result<()> {
     sqlx::query("INSERT INTO person_events (person_id, kind, summary, actor_user_id, at) VALUES ($1, $2, $3, $4, $5)")
         .bind(person_id)
         .bind(kind)
         .bind(summary)
         .bind(actor)
-        .bind(now())
+        .bind(at)
         .execute(executor)
         .await?;
     Ok(())
@@ -1250,16 +1262,7 @@ pub async fn merge(db: &Db, access: &Access, kept: &Person, other: &Person) -> R
     // creation may change.
     for id in [k.id, o.id] {
         if let Some(e) = import_event(&mut *tx, id).await? {
-            sqlx::query(
-                "INSERT INTO person_events (person_id, kind, summary, actor_user_id, at) VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(id)
-            .bind(&e.kind)
-            .bind(&e.summary)
-            .bind(e.actor_user_id)
-            .bind(e.at)
-            .execute(&mut *tx)
-            .await?;
+            insert_event(&mut *tx, id, &e.kind, &e.summary, e.actor_user_id, e.at).await?;
         }
     }
     sqlx::query("UPDATE person_events SET person_id = $1 WHERE person_id = $2")
