@@ -5,6 +5,8 @@
 //! (Unix seconds), booleans are 0/1 integers, JSON is stored as `TEXT`. Where SQL really differs (claiming
 //! queue rows, advisory locks) the code branches on [`Backend`].
 
+pub mod link;
+
 use std::time::Duration;
 
 use anyhow::Context;

@@ -1099,6 +1099,57 @@ async fn the_cli_imports_a_file_and_writes_the_rejected_rows_next_to_it() {
     t.stop().await;
 }
 
+/// A load in one transaction goes through SQLite's own interface (`db::link`): over several batches, a row merges
+/// into a person written by an earlier batch of the same transaction, tags and skills follow, a bad row is refused,
+/// and loading the same file again changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_load_in_one_transaction_merges_across_its_batches() {
+    let t = TestApp::spawn().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("grand-fichier.csv");
+    let mut csv = String::from("Prénom;Nom;E-mail;Téléphone;Ville;Étiquettes;Compétences\n");
+    for i in 0..12_000 {
+        csv.push_str(&format!("P{i};Nom{i};p{i}@example.org;;;lot{};\n", i / 5_000));
+    }
+    // In the third batch: the first row's person again (another case, a city and a skill to add), and a bad row.
+    csv.push_str("P0;Nom0;P0@EXAMPLE.ORG;06 12 34 56 78;Villeurbanne;relance;Santé\n");
+    csv.push_str("Bad;Row;pas-une-adresse;;;;\n");
+    std::fs::write(&file, &csv).unwrap();
+    let run = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_terrain"))
+            .args(["import", "contacts"])
+            .arg(&file)
+            .args(["--federation", "69", "--exclusive", "--database-url", t.db.url()])
+            .env_remove("TERRAIN_SMTP_HOST")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let stdout = run();
+    assert!(
+        stdout.contains("12002 rows: 12000 inserted, 1 updated, 0 unchanged, 0 suppressed (erased before), 1 rejected"),
+        "{stdout}"
+    );
+    let p0 = "(SELECT id FROM people WHERE email = 'p0@example.org')";
+    assert_eq!(
+        t.count(&format!(
+            "SELECT COUNT(*) FROM people WHERE id = {p0} AND city = 'Villeurbanne' AND phone = '+33612345678'"
+        ))
+        .await,
+        1
+    );
+    assert_eq!(t.count(&format!("SELECT COUNT(*) FROM person_tags WHERE person_id = {p0}")).await, 2);
+    assert_eq!(t.count(&format!("SELECT COUNT(*) FROM person_skills WHERE person_id = {p0}")).await, 1);
+    assert_eq!(t.count("SELECT COUNT(*) FROM person_tags WHERE tag = 'lot2'").await, 2_000);
+    assert_eq!(t.count("SELECT COUNT(*) FROM people WHERE email LIKE 'p%@example.org'").await, 12_000);
+
+    let again = run();
+    assert!(again.contains("12002 rows: 0 inserted, 0 updated, 12001 unchanged"), "{again}");
+    assert_eq!(t.count("SELECT COUNT(*) FROM people WHERE email LIKE 'p%@example.org'").await, 12_000);
+    t.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_50_mb_file_imports_through_the_web_with_progress_shown() {
     let t = TestApp::spawn_with(|c| c.workers = 0).await;
