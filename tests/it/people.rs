@@ -1115,6 +1115,19 @@ async fn a_load_in_one_transaction_merges_across_its_batches() {
     csv.push_str("P0;Nom0;P0@EXAMPLE.ORG;06 12 34 56 78;Villeurbanne;relance;Santé\n");
     csv.push_str("Bad;Row;pas-une-adresse;;;;\n");
     std::fs::write(&file, &csv).unwrap();
+    // The indexes and foreign keys set aside during the load are all back afterwards.
+    let schema = match t.app.db.backend {
+        terrain::db::Backend::Sqlite => {
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' \
+             AND tbl_name IN ('people', 'person_tags', 'person_skills')"
+        }
+        terrain::db::Backend::Postgres => {
+            "SELECT (SELECT COUNT(*) FROM pg_indexes WHERE tablename IN ('people', 'person_tags', 'person_skills')) \
+             * 1000 + (SELECT COUNT(*) FROM pg_constraint WHERE contype = 'f' \
+             AND conrelid IN ('people'::regclass, 'person_tags'::regclass, 'person_skills'::regclass))"
+        }
+    };
+    let before = t.count(schema).await;
     let run = || {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_terrain"))
             .args(["import", "contacts"])
@@ -1144,6 +1157,7 @@ async fn a_load_in_one_transaction_merges_across_its_batches() {
     assert_eq!(t.count("SELECT COUNT(*) FROM person_tags WHERE tag = 'lot2'").await, 2_000);
     assert_eq!(t.count("SELECT COUNT(*) FROM people WHERE email LIKE 'p%@example.org'").await, 12_000);
 
+    assert_eq!(t.count(schema).await, before);
     let again = run();
     assert!(again.contains("12002 rows: 0 inserted, 0 updated, 12001 unchanged"), "{again}");
     assert_eq!(t.count("SELECT COUNT(*) FROM people WHERE email LIKE 'p%@example.org'").await, 12_000);
