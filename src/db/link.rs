@@ -114,20 +114,18 @@ impl Link {
 
     /// The text in the first column of the one row a query gives.
     pub async fn text(&mut self, sql: &str, args: &[Arg<'_>]) -> anyhow::Result<String> {
-        match self {
-            Link::Pool(conn) => Ok(bind(sqlx::query(sql), args).fetch_one(&mut **conn).await?.try_get(0)?),
-            Link::Sqlite(conn) => blocking(|| {
-                let mut stmt = conn.prepare_cached(sql)?;
-                bind_direct(&mut stmt, sql, args)?;
-                let mut rows = stmt.raw_query();
-                let row = rows.next()?.ok_or_else(|| anyhow::anyhow!("no row: {sql}"))?;
-                Ok(row.get(0)?)
-            }),
-        }
+        self.one(sql, args).await
     }
 
     /// The integer (or NULL) in the first column of the one row a query gives.
     pub async fn int(&mut self, sql: &str, args: &[Arg<'_>]) -> anyhow::Result<Option<i64>> {
+        self.one(sql, args).await
+    }
+
+    async fn one<T>(&mut self, sql: &str, args: &[Arg<'_>]) -> anyhow::Result<T>
+    where
+        T: rusqlite::types::FromSql + for<'r> sqlx::Decode<'r, Any> + sqlx::Type<Any>,
+    {
         match self {
             Link::Pool(conn) => Ok(bind(sqlx::query(sql), args).fetch_one(&mut **conn).await?.try_get(0)?),
             Link::Sqlite(conn) => blocking(|| {

@@ -283,6 +283,19 @@ fn add_contact(first: &mut Option<String>, others: &mut Vec<String>, value: &Str
 }
 
 impl Draft {
+    /// Names, address, phone and postal address, in the order both the insert and the update bind them.
+    fn contact_args(&self) -> [Arg<'_>; 7] {
+        [
+            Arg::from(&self.first_name),
+            Arg::from(&self.last_name),
+            Arg::from(self.email.as_deref()),
+            Arg::from(self.phone.as_deref()),
+            Arg::from(&self.address),
+            Arg::from(&self.postcode),
+            Arg::from(&self.city),
+        ]
+    }
+
     /// A new person from a row (moved, not copied: a batch creates tens of thousands).
     fn new(item: Item, options: &Options) -> Draft {
         let Item { candidate: c, commune, section, skill_ids, keys } = item;
@@ -1028,17 +1041,9 @@ async fn insert_people(conn: &mut Link, ctx: &Known, options: &Options, news: &[
         ids.iter().zip(news).map(|(id, d)| (*id, d, options.origin.as_str())).collect();
     let n = conn
         .insert_all(ctx.backend, (head, &tuple, ""), &rows, |(id, d, origin), args| {
+            args.extend([Arg::from(*id), Arg::from(d.section_id), Arg::from(d.commune_code.as_deref())]);
+            args.extend(d.contact_args());
             args.extend([
-                Arg::from(*id),
-                Arg::from(d.section_id),
-                Arg::from(d.commune_code.as_deref()),
-                Arg::from(&d.first_name),
-                Arg::from(&d.last_name),
-                Arg::from(d.email.as_deref()),
-                Arg::from(d.phone.as_deref()),
-                Arg::from(&d.address),
-                Arg::from(&d.postcode),
-                Arg::from(&d.city),
                 Arg::from(d.category),
                 Arg::from(options.legal_basis.as_deref().unwrap_or(d.legal_basis)),
                 Arg::from(*origin),
@@ -1068,14 +1073,8 @@ async fn update_person(conn: &mut Link, d: &Draft, t: i64) -> Result<()> {
          commune_code = COALESCE(commune_code, $8), notes = CASE WHEN notes = '' THEN $9 ELSE notes END, \
          external_id = CASE WHEN external_id = '' THEN $10 ELSE external_id END, \
          section_id = COALESCE(section_id, $11), updated_at = $12 WHERE id = $13";
-    let args = [
-        Arg::from(&d.first_name),
-        Arg::from(&d.last_name),
-        Arg::from(d.email.as_deref()),
-        Arg::from(d.phone.as_deref()),
-        Arg::from(&d.address),
-        Arg::from(&d.postcode),
-        Arg::from(&d.city),
+    let mut args = d.contact_args().to_vec();
+    args.extend([
         Arg::from(d.commune_code.as_deref()),
         Arg::from(&d.notes),
         Arg::from(&d.external_id),
@@ -1084,7 +1083,7 @@ async fn update_person(conn: &mut Link, d: &Draft, t: i64) -> Result<()> {
         Arg::from(id),
         Arg::from(&keys.0),
         Arg::from(&keys.1),
-    ];
+    ]);
     conn.execute(sql, &args).await?;
     Ok(())
 }
