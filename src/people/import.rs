@@ -581,7 +581,7 @@ pub async fn run(
     }
     if db.backend == Backend::Sqlite {
         // Leave a short write-ahead log behind, so that the next writer does not pay for copying this one's.
-        let _ = conn.text("PRAGMA wal_checkpoint(PASSIVE)", &[]).await;
+        let _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)", &[]).await;
         tracing::debug!(seconds = started.elapsed().as_secs_f64(), "import: write-ahead log checkpointed");
     }
     if report.inserted > 10_000 {
