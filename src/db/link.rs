@@ -140,11 +140,11 @@ impl Link {
 
     /// Writes `rows` as [`super::insert_all`] does (`tuple` is one row with a `?` per argument, `bind` gives a
     /// row's arguments in order); the rows changed.
-    pub async fn insert_all<T>(
+    pub async fn insert_all<'a, T>(
         &mut self,
         backend: Backend,
         (head, tuple, tail): (&str, &str, &str),
-        rows: &[T],
+        rows: &'a [T],
         bind: impl for<'r> Fn(&'r T, &mut Vec<Arg<'r>>),
     ) -> anyhow::Result<u64> {
         if rows.is_empty() {
@@ -162,30 +162,29 @@ impl Link {
             }
             Link::Sqlite(conn) => blocking(|| {
                 let mut args = Vec::new();
+                // Binds the rows' arguments in order and runs the statement once.
+                let mut write = |stmt: &mut rusqlite::CachedStatement<'_>, rows: &'a [T]| -> anyhow::Result<u64> {
+                    args.clear();
+                    for row in rows {
+                        bind(row, &mut args);
+                    }
+                    for (i, arg) in args.iter().enumerate() {
+                        bind_one(stmt, i + 1, *arg)?;
+                    }
+                    Ok(stmt.raw_execute()? as u64)
+                };
                 let mut changed = 0;
                 let mut chunks = rows.chunks_exact(DIRECT_ROWS);
                 if rows.len() >= DIRECT_ROWS {
                     let sql = format!("{head} VALUES {}{tail}", super::values_list(backend, tuple, DIRECT_ROWS));
                     let mut stmt = conn.prepare_cached(&sql)?;
                     for chunk in &mut chunks {
-                        args.clear();
-                        for row in chunk {
-                            bind(row, &mut args);
-                        }
-                        for (i, arg) in args.iter().enumerate() {
-                            bind_one(&mut stmt, i + 1, *arg)?;
-                        }
-                        changed += stmt.raw_execute()? as u64;
+                        changed += write(&mut stmt, chunk)?;
                     }
                 }
                 let mut stmt = conn.prepare_cached(&format!("{head} VALUES {tuple}{tail}"))?;
                 for row in chunks.remainder() {
-                    args.clear();
-                    bind(row, &mut args);
-                    for (i, arg) in args.iter().enumerate() {
-                        bind_one(&mut stmt, i + 1, *arg)?;
-                    }
-                    changed += stmt.raw_execute()? as u64;
+                    changed += write(&mut stmt, std::slice::from_ref(row))?;
                 }
                 Ok(changed)
             }),
