@@ -633,7 +633,7 @@ async fn import_command(app: &App, what: ImportWhat) -> anyhow::Result<()> {
         .with_context(|| format!("no federation with code {federation}"))?;
     let fed = crate::org::get_federation(&app.db, &access, crate::access::Perm::ViewOrg, fid).await?;
     let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
-    let (table, preview) = import::read(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let (table, preview) = import::read(bytes).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
     eprintln!("{}: {} rows, {}, delimiter {}", file.display(), preview.rows, preview.encoding, preview.delimiter);
     for (h, f) in preview.headers.iter().zip(&preview.mapping) {
         eprintln!("  {h:<30} → {}", f.label());

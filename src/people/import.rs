@@ -35,7 +35,7 @@ pub struct Preview {
 }
 
 /// Decodes and parses a file; the error is a French sentence for the user.
-pub fn read(bytes: &[u8]) -> Result<(Table, Preview)> {
+pub fn read(bytes: Vec<u8>) -> Result<(Table, Preview)> {
     let decoded = csv_import::decode(bytes);
     let delimiter = csv_import::sniff_delimiter(&decoded.text);
     let table = csv_import::parse(&decoded.text, delimiter).map_err(|e| Error::Invalid(e.to_string()))?;
@@ -1153,7 +1153,7 @@ pub async fn get(db: &Db, access: &Access, id: i64) -> Result<ImportRow> {
 /// [`read`] on a thread for blocking work: parsing a 50 MB upload takes a fraction of a second that a worker of the
 /// web server should spend answering requests.
 async fn read_aside(bytes: Vec<u8>) -> Result<(Table, Preview)> {
-    tokio::task::spawn_blocking(move || read(&bytes))
+    tokio::task::spawn_blocking(move || read(bytes))
         .await
         .map_err(|e| Error::Internal(anyhow::anyhow!("import: parsing task failed: {e}")))?
 }
@@ -1170,7 +1170,7 @@ pub async fn stage(
         return Err(Error::Forbidden);
     }
     let (_, preview) = read_aside(bytes.to_vec()).await?;
-    let text = csv_import::decode(bytes).text;
+    let text = csv_import::decode(bytes.to_vec()).text;
     let mapping = serde_json::to_string(&preview.mapping).map_err(anyhow::Error::from)?;
     let mut tx = db.pool.begin().await?;
     let id: i64 = sqlx::query_scalar(
