@@ -942,11 +942,14 @@ fn split_full_name(full: &str) -> (String, String) {
 /// Splits tag-like cells on `,` `;` `|`, trims and collapses each item, drops empty ones and case-insensitive
 /// duplicates (the first spelling is kept).
 fn split_list(cells: &[&str]) -> Vec<String> {
-    let mut seen = HashSet::new();
+    // Lists are short: each item is compared with the ones kept (a hashed set cost more than the comparisons).
     let mut items = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
     for item in cells.iter().flat_map(|cell| cell.split([',', ';', '|'])) {
         let item = collapse_whitespace(item);
-        if !item.is_empty() && seen.insert(item.to_lowercase()) {
+        let key = item.to_lowercase();
+        if !item.is_empty() && !seen.contains(&key) {
+            seen.push(key);
             items.push(item);
         }
     }
@@ -1013,19 +1016,27 @@ pub fn normalise_email(s: &str) -> Option<String> {
         Some(prefix) if prefix.eq_ignore_ascii_case("mailto:") => &s[7..],
         _ => s,
     };
-    let email = s.to_lowercase();
+    // Nearly every address is ASCII: lower-cased and checked byte by byte (whitespace and control characters are
+    // not graphic).
+    let ascii = s.is_ascii();
+    let email = if ascii { s.to_ascii_lowercase() } else { s.to_lowercase() };
     if email.len() > 254 || email.contains("..") {
         return None;
     }
-    if email.chars().any(|c| c.is_whitespace() || c.is_control() || EMAIL_FORBIDDEN.contains(&c)) {
+    let refused = |c: char| c.is_whitespace() || c.is_control() || EMAIL_FORBIDDEN.contains(&c);
+    let bad = if ascii {
+        email.bytes().any(|b| !b.is_ascii_graphic() || refused(char::from(b)))
+    } else {
+        email.chars().any(refused)
+    };
+    if bad {
         return None;
     }
     let (local, domain) = email.split_once('@')?;
     if local.is_empty() || local.len() > 64 || local.starts_with('.') || local.ends_with('.') {
         return None;
     }
-    let labels: Vec<&str> = domain.split('.').collect();
-    let label_ok = |l: &&str| {
+    let label_ok = |l: &str| {
         !l.is_empty()
             && l.len() <= 63
             && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
@@ -1033,8 +1044,8 @@ pub fn normalise_email(s: &str) -> Option<String> {
             && !l.ends_with('-')
     };
     // A second '@' lands in the domain and fails `label_ok`.
-    let tld = labels.last()?;
-    if labels.len() < 2 || !labels.iter().all(label_ok) || tld.len() < 2 || tld.bytes().all(|b| b.is_ascii_digit()) {
+    let (_, tld) = domain.rsplit_once('.')?;
+    if !domain.split('.').all(label_ok) || tld.len() < 2 || tld.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     Some(email)
@@ -1055,9 +1066,10 @@ pub fn normalise_email(s: &str) -> Option<String> {
 /// - Anything else (letters, extensions, two numbers in one cell, wrong lengths) → None.
 pub fn normalise_phone(s: &str) -> Option<String> {
     // "+33 (0)6 …": the bracketed 0 is the trunk prefix, not dialled from abroad.
-    let s = s.trim().replacen("(0)", "", 1);
+    let s = s.trim();
+    let s = if s.contains("(0)") { std::borrow::Cow::Owned(s.replacen("(0)", "", 1)) } else { s.into() };
     let mut plus = false;
-    let mut digits = String::new();
+    let mut digits = String::with_capacity(16);
     for c in s.chars() {
         match c {
             '0'..='9' => digits.push(c),
@@ -1387,6 +1399,40 @@ mod tests {
         (state == State::Quoted).then_some(quote_at)
     }
 
+    /// [`normalise_email`] as first written, character by character.
+    fn normalise_email_reference(s: &str) -> Option<String> {
+        let s = s.trim();
+        let s = match s.get(..7) {
+            Some(prefix) if prefix.eq_ignore_ascii_case("mailto:") => &s[7..],
+            _ => s,
+        };
+        let email = s.to_lowercase();
+        if email.len() > 254 || email.contains("..") {
+            return None;
+        }
+        if email.chars().any(|c| c.is_whitespace() || c.is_control() || EMAIL_FORBIDDEN.contains(&c)) {
+            return None;
+        }
+        let (local, domain) = email.split_once('@')?;
+        if local.is_empty() || local.len() > 64 || local.starts_with('.') || local.ends_with('.') {
+            return None;
+        }
+        let labels: Vec<&str> = domain.split('.').collect();
+        let label_ok = |l: &&str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        };
+        let tld = labels.last()?;
+        if labels.len() < 2 || !labels.iter().all(label_ok) || tld.len() < 2 || tld.bytes().all(|b| b.is_ascii_digit())
+        {
+            return None;
+        }
+        Some(email)
+    }
+
     proptest::proptest! {
         #[test]
         fn record_boundaries_are_the_line_breaks_outside_quoted_fields(
@@ -1416,6 +1462,13 @@ mod tests {
         ) {
             proptest::prop_assert_eq!(unclosed_quote(&text, b';'), unclosed_quote_reference(&text, b';'));
             proptest::prop_assert_eq!(unclosed_quote(&text, b','), unclosed_quote_reference(&text, b','));
+        }
+
+        #[test]
+        fn email_addresses_are_normalised_as_character_by_character(
+            text in "(mailto:)?[aZé. \t\u{0}\u{a0}\"<,'@-]{0,8}@?[aZ0-9.\u{e9}-]{0,8}",
+        ) {
+            proptest::prop_assert_eq!(normalise_email(&text), normalise_email_reference(&text));
         }
 
         #[test]
