@@ -12,7 +12,6 @@
 //!
 //! UI strings (labels, error reasons) are French; they are shown as is.
 
-
 use serde::{Deserialize, Serialize};
 
 use super::contacts;
