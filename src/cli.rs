@@ -632,8 +632,12 @@ async fn import_command(app: &App, what: ImportWhat) -> anyhow::Result<()> {
         .await?
         .with_context(|| format!("no federation with code {federation}"))?;
     let fed = crate::org::get_federation(&app.db, &access, crate::access::Perm::ViewOrg, fid).await?;
+    let started = std::time::Instant::now();
     let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+    let read = started.elapsed().as_secs_f64();
     let (table, preview) = import::read(bytes).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let parsed = started.elapsed().as_secs_f64();
+    tracing::debug!(target: "terrain::people::import", read, parsed, "import: file read and parsed");
     eprintln!("{}: {} rows, {}, delimiter {}", file.display(), preview.rows, preview.encoding, preview.delimiter);
     for (h, f) in preview.headers.iter().zip(&preview.mapping) {
         eprintln!("  {h:<30} → {}", f.label());
