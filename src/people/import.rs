@@ -111,7 +111,7 @@ enum Outcome {
 }
 
 /// A person a row can merge into: one already in the database, or the `n`-th person this import creates
-/// (`New(n)`, which stands for `Stored` once its batch is written, see [`Known::resolve`]). The order of resolved
+/// (`New(n)`, which stands for `Stored` once its batch is written, see [`Key::resolve`]). The order of resolved
 /// keys is the order of their ids: the people of the batch being written get larger ids than everyone already
 /// stored, in creation order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
