@@ -1480,3 +1480,66 @@ async fn people_keep_several_addresses_and_phones_through_forms_imports_search_a
     }
     t.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_file_merges_into_a_big_federation_reading_only_the_people_it_names() {
+    let t = TestApp::spawn().await;
+    let c = t.login(COORD_69).await;
+    let fed = t.federation_id("69").await;
+    let mut big = String::from("Prénom;Nom;E-mail;Téléphone\n");
+    for i in 0..40 {
+        big.push_str(&format!("P{i};Nom{i};p{i}@example.org;06 12 34 56 {i:02}\n"));
+    }
+    let (_, page) = import_file(&t, &c, fed, "base.csv", big.into_bytes()).await;
+    assert_eq!(count_in(&page, "ajoutée(s)"), 40, "{page}");
+    let id_of = |email: &'static str| {
+        let pool = t.app.db.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT id FROM people WHERE email = $1")
+                .bind(email)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    let p10 = id_of("p10@example.org").await;
+    sqlx::query(
+        "INSERT INTO person_contacts (person_id, federation_id, kind, value, created_at) \
+         VALUES ($1, $2, 'email', 'autre@example.org', 0)",
+    )
+    .bind(p10)
+    .bind(fed)
+    .execute(&t.app.db.pool)
+    .await
+    .unwrap();
+
+    // Four rows against forty people: the import reads only the people these rows name (`Known::targeted`), and
+    // merges as when it reads the whole federation.
+    let small = "Prénom;Nom;E-mail;Téléphone;Ville;Étiquettes\n\
+                 P5;Nom5;P5@Example.org;;Lyon;tractage\n\
+                 ;Nom7;;+33 6 12 34 56 07;;phoning\n\
+                 P10;Nom10;Autre@example.org;;;\n\
+                 Nouvelle;Personne;nouvelle@example.org;06 99 99 99 99;;\n";
+    let (_, page) = import_file(&t, &c, fed, "petit.csv", small.as_bytes().to_vec()).await;
+    assert_eq!(count_in(&page, "ajoutée(s)"), 1, "{page}");
+    assert_eq!(count_in(&page, "complétée(s)"), 2, "P5 gets a city and a tag, Nom7 a tag: {page}");
+    assert_eq!(count_in(&page, "déjà à jour"), 1, "P10, found by a further address: {page}");
+    assert_eq!(t.count("SELECT COUNT(*) FROM people").await, 41);
+    let p5 = id_of("p5@example.org").await;
+    let city: String =
+        sqlx::query_scalar("SELECT city FROM people WHERE id = $1").bind(p5).fetch_one(&t.app.db.pool).await.unwrap();
+    assert_eq!(city, "Lyon");
+    let p7 = id_of("p7@example.org").await;
+    let tags: Vec<String> = sqlx::query_scalar("SELECT tag FROM person_tags WHERE person_id = $1")
+        .bind(p7)
+        .fetch_all(&t.app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(tags, ["phoning"], "the row found Nom7 by the phone alone");
+
+    // The same file again changes nothing.
+    let (_, page) = import_file(&t, &c, fed, "petit.csv", small.as_bytes().to_vec()).await;
+    assert_eq!(count_in(&page, "déjà à jour"), 4, "{page}");
+    assert_eq!(t.count("SELECT COUNT(*) FROM people").await, 41);
+    t.stop().await;
+}
