@@ -48,6 +48,11 @@ async fn import_file(t: &TestApp, c: &reqwest::Client, federation: i64, name: &s
     panic!("import {id} did not finish");
 }
 
+/// The id of the person whose main address this is.
+async fn person_id(t: &TestApp, email: &str) -> i64 {
+    sqlx::query_scalar("SELECT id FROM people WHERE email = $1").bind(email).fetch_one(&t.app.db.pool).await.unwrap()
+}
+
 fn count_in(page: &str, label: &str) -> i64 {
     let end = page.find(label).unwrap_or_else(|| panic!("no {label} in {page}"));
     let before = &page[..end];
@@ -876,18 +881,11 @@ async fn duplicates_merge_without_losing_data_and_tags_apply_in_bulk() {
     let file = "prenom,nom,email,telephone,categorie,etiquettes\nJeanne,Lambert,jeanne@example.org,,sympathisant,logement\n\
                 jeanne,LAMBERT,j.lambert@example.org,0633333333,adhérente,jeunes\nAutre,Personne,autre@example.org,,curieux,\n";
     import_file(&t, &c, fed, "d.csv", file.as_bytes().to_vec()).await;
-    let id = |email: &'static str| {
-        let pool = t.app.db.pool.clone();
-        async move {
-            sqlx::query_scalar::<_, i64>("SELECT id FROM people WHERE email = $1")
-                .bind(email)
-                .fetch_one(&pool)
-                .await
-                .unwrap()
-        }
-    };
-    let (kept, other, third) =
-        (id("jeanne@example.org").await, id("j.lambert@example.org").await, id("autre@example.org").await);
+    let (kept, other, third) = (
+        person_id(&t, "jeanne@example.org").await,
+        person_id(&t, "j.lambert@example.org").await,
+        person_id(&t, "autre@example.org").await,
+    );
     c.post(t.url(&format!("/personnes/{other}/consentements")))
         .form(&[("purpose", "sms"), ("decision", "accepte")])
         .send()
@@ -950,7 +948,7 @@ async fn duplicates_merge_without_losing_data_and_tags_apply_in_bulk() {
         b"prenom,nom,email\nJeanne,Lambert,jl29@example.org\n".to_vec(),
     )
     .await;
-    let foreign = id("jl29@example.org").await;
+    let foreign = person_id(&t, "jl29@example.org").await;
     let r = c
         .post(t.url(&format!("/personnes/{kept}/fusionner")))
         .form(&[("other", foreign.to_string())])
@@ -1492,17 +1490,7 @@ async fn a_small_file_merges_into_a_big_federation_reading_only_the_people_it_na
     }
     let (_, page) = import_file(&t, &c, fed, "base.csv", big.into_bytes()).await;
     assert_eq!(count_in(&page, "ajoutée(s)"), 40, "{page}");
-    let id_of = |email: &'static str| {
-        let pool = t.app.db.pool.clone();
-        async move {
-            sqlx::query_scalar::<_, i64>("SELECT id FROM people WHERE email = $1")
-                .bind(email)
-                .fetch_one(&pool)
-                .await
-                .unwrap()
-        }
-    };
-    let p10 = id_of("p10@example.org").await;
+    let p10 = person_id(&t, "p10@example.org").await;
     sqlx::query(
         "INSERT INTO person_contacts (person_id, federation_id, kind, value, created_at) \
          VALUES ($1, $2, 'email', 'autre@example.org', 0)",
@@ -1525,11 +1513,11 @@ async fn a_small_file_merges_into_a_big_federation_reading_only_the_people_it_na
     assert_eq!(count_in(&page, "complétée(s)"), 2, "P5 gets a city and a tag, Nom7 a tag: {page}");
     assert_eq!(count_in(&page, "déjà à jour"), 1, "P10, found by a further address: {page}");
     assert_eq!(t.count("SELECT COUNT(*) FROM people").await, 41);
-    let p5 = id_of("p5@example.org").await;
+    let p5 = person_id(&t, "p5@example.org").await;
     let city: String =
         sqlx::query_scalar("SELECT city FROM people WHERE id = $1").bind(p5).fetch_one(&t.app.db.pool).await.unwrap();
     assert_eq!(city, "Lyon");
-    let p7 = id_of("p7@example.org").await;
+    let p7 = person_id(&t, "p7@example.org").await;
     let tags: Vec<String> = sqlx::query_scalar("SELECT tag FROM person_tags WHERE person_id = $1")
         .bind(p7)
         .fetch_all(&t.app.db.pool)
