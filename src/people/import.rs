@@ -754,41 +754,12 @@ async fn resolve(
 }
 
 /// Reads the e-mails and phones of the federation's people into `ctx` (from scratch), with room for `more` people
-/// (the rows to import). Rows come as one JSON text: for a million people, decoding rows one by one would take
-/// seconds.
+/// (the rows to import).
 async fn load_people(conn: &mut Link, ctx: &mut Known, more: usize) -> Result<()> {
     ctx.emails.clear();
     ctx.phones.clear();
     let max_id = conn.int("SELECT MAX(id) FROM people", &[]).await?;
-    let sql = match ctx.backend {
-        Backend::Sqlite => "SELECT json_group_array(json_array(id, email, phone)) FROM people WHERE federation_id = $1",
-        Backend::Postgres => {
-            "SELECT COALESCE(json_agg(json_build_array(id, email, phone))::text, '[]') FROM people \
-             WHERE federation_id = $1"
-        }
-    };
-    let text = conn.text(sql, &[Arg::from(ctx.federation_id)]).await?;
-    let rows: Vec<(i64, Option<String>, Option<String>)> = serde_json::from_str(&text).map_err(anyhow::Error::from)?;
-    // Room for everyone at once: growing maps of a million addresses rehashed them again and again.
-    ctx.emails.reserve(rows.len() + more);
-    ctx.phones.reserve(rows.len() + more);
-    for (id, email, phone) in rows {
-        ctx.note_stored(id, ctx.federation_id, email, phone);
-    }
-    let sql = match ctx.backend {
-        Backend::Sqlite => {
-            "SELECT json_group_array(json_array(person_id, kind, value)) FROM person_contacts WHERE federation_id = $1"
-        }
-        Backend::Postgres => {
-            "SELECT COALESCE(json_agg(json_build_array(person_id, kind, value))::text, '[]') FROM person_contacts \
-             WHERE federation_id = $1"
-        }
-    };
-    let text = conn.text(sql, &[Arg::from(ctx.federation_id)]).await?;
-    let others: Vec<(i64, String, String)> = serde_json::from_str(&text).map_err(anyhow::Error::from)?;
-    for (id, kind, value) in others {
-        ctx.note_other(id, &kind, value);
-    }
+    note_people(conn, ctx, ("", ""), &[Arg::from(ctx.federation_id)], more).await?;
     ctx.max_id = max_id.unwrap_or(0);
     Ok(())
 }
@@ -806,30 +777,49 @@ async fn look_up_batch(conn: &mut Link, ctx: &mut Known, items: &[Item]) -> Resu
         phones.extend(c.phone.iter().chain(&c.other_phones).map(String::as_str));
     }
     let (emails, phones) = (json(&emails)?, json(&phones)?);
+    // The values of the JSON array in parameter `$n`.
+    let list = |n: u8| match ctx.backend {
+        Backend::Sqlite => format!("SELECT value FROM json_each(${n})"),
+        Backend::Postgres => format!("SELECT json_array_elements_text(${n}::json)"),
+    };
+    let people = format!(" AND (email IN ({}) OR phone IN ({}))", list(2), list(3));
+    let contacts =
+        format!(" AND ((kind = 'email' AND value IN ({})) OR (kind = 'phone' AND value IN ({})))", list(2), list(3));
     let args = [Arg::from(ctx.federation_id), Arg::from(emails.as_str()), Arg::from(phones.as_str())];
-    let (people, others) = match ctx.backend {
+    note_people(conn, ctx, (&people, &contacts), &args, 0).await
+}
+
+/// Notes the federation's stored people (`$1` in `args`) that `conditions` select (appended to the `WHERE` of
+/// `people`, then of `person_contacts`), with their main and further addresses and phones; room for `more` people
+/// besides. Rows come as one JSON text: for a million people, decoding rows one by one would take seconds.
+async fn note_people(
+    conn: &mut Link,
+    ctx: &mut Known,
+    conditions: (&str, &str),
+    args: &[Arg<'_>],
+    more: usize,
+) -> Result<()> {
+    let (people, contacts) = match ctx.backend {
         Backend::Sqlite => (
-            "SELECT json_group_array(json_array(id, email, phone)) FROM people WHERE federation_id = $1 \
-             AND (email IN (SELECT value FROM json_each($2)) OR phone IN (SELECT value FROM json_each($3)))",
-            "SELECT json_group_array(json_array(person_id, kind, value)) FROM person_contacts \
-             WHERE federation_id = $1 AND ((kind = 'email' AND value IN (SELECT value FROM json_each($2))) \
-             OR (kind = 'phone' AND value IN (SELECT value FROM json_each($3))))",
+            "SELECT json_group_array(json_array(id, email, phone)) FROM people WHERE federation_id = $1",
+            "SELECT json_group_array(json_array(person_id, kind, value)) FROM person_contacts WHERE federation_id = $1",
         ),
         Backend::Postgres => (
             "SELECT COALESCE(json_agg(json_build_array(id, email, phone))::text, '[]') FROM people \
-             WHERE federation_id = $1 AND (email IN (SELECT json_array_elements_text($2::json)) \
-             OR phone IN (SELECT json_array_elements_text($3::json)))",
+             WHERE federation_id = $1",
             "SELECT COALESCE(json_agg(json_build_array(person_id, kind, value))::text, '[]') FROM person_contacts \
-             WHERE federation_id = $1 AND ((kind = 'email' AND value IN (SELECT json_array_elements_text($2::json))) \
-             OR (kind = 'phone' AND value IN (SELECT json_array_elements_text($3::json))))",
+             WHERE federation_id = $1",
         ),
     };
-    let text = conn.text(people, &args).await?;
+    let text = conn.text(&format!("{people}{}", conditions.0), args).await?;
     let rows: Vec<(i64, Option<String>, Option<String>)> = serde_json::from_str(&text).map_err(anyhow::Error::from)?;
+    // Room for everyone at once: growing maps of a million addresses rehashed them again and again.
+    ctx.emails.reserve(rows.len() + more);
+    ctx.phones.reserve(rows.len() + more);
     for (id, email, phone) in rows {
         ctx.note_stored(id, ctx.federation_id, email, phone);
     }
-    let text = conn.text(others, &args).await?;
+    let text = conn.text(&format!("{contacts}{}", conditions.1), args).await?;
     let others: Vec<(i64, String, String)> = serde_json::from_str(&text).map_err(anyhow::Error::from)?;
     for (id, kind, value) in others {
         ctx.note_other(id, &kind, value);
@@ -992,8 +982,9 @@ async fn write_batch(conn: &mut Link, ctx: &mut Known, options: &Options, items:
         };
         let draft = match key {
             // Resolved by `lookup`: a person created by an earlier batch is a stored one.
-            Key::New(n) => news
-                .get_mut(n - base)
+            Key::New(n) => n
+                .checked_sub(base)
+                .and_then(|i| news.get_mut(i))
                 .ok_or_else(|| Error::Internal(anyhow::anyhow!("import: created person {n} is not in the batch")))?,
             Key::Stored(id) => stored
                 .get_mut(&id)
