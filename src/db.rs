@@ -282,6 +282,7 @@ pub const SQLITE_MIGRATIONS: &[Migration] = &[
         name: "contact_indexes",
         sql: include_str!("../migrations/sqlite/0018_contact_indexes.sql"),
     },
+    Migration { version: 19, name: "section_index", sql: include_str!("../migrations/sqlite/0019_section_index.sql") },
 ];
 
 pub const POSTGRES_MIGRATIONS: &[Migration] = &[
@@ -342,6 +343,11 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
         version: 18,
         name: "contact_indexes",
         sql: include_str!("../migrations/postgres/0018_contact_indexes.sql"),
+    },
+    Migration {
+        version: 19,
+        name: "section_index",
+        sql: include_str!("../migrations/postgres/0019_section_index.sql"),
     },
 ];
 

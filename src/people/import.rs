@@ -542,9 +542,13 @@ pub async fn run(
     let mut done = 0;
     // The resolver once every row is validated: what the rows refer to.
     let mut resolved = None;
+    // How long the writing waited for validation, in the debug log: which of the two sets the pace.
+    let mut waited = std::time::Duration::ZERO;
     while let Some(task) = next.take() {
+        let waiting = std::time::Instant::now();
         let (resolver, prepared) =
             task.await.map_err(|e| Error::Internal(anyhow::anyhow!("import: validation task failed: {e}")))?;
+        waited += waiting.elapsed();
         let batch = prepared?;
         let rows = table.rows.len().min(done + batch_len(done)) - done;
         if done + rows < table.rows.len() {
@@ -586,7 +590,12 @@ pub async fn run(
         done += rows;
         progress(done);
     }
-    tracing::debug!(seconds = started.elapsed().as_secs_f64(), rows = done, "import: rows written");
+    tracing::debug!(
+        seconds = started.elapsed().as_secs_f64(),
+        rows = done,
+        waited_for_validation = waited.as_secs_f64(),
+        "import: rows written"
+    );
     // Two million addresses and phones, freed beside the index builds instead of before the caller gets the report.
     tokio::task::spawn_blocking(move || drop(known));
     if exclusive {
