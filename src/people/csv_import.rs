@@ -481,7 +481,7 @@ fn fold(s: &str) -> String {
 // ---------------------------------------------------------------------------------------------------------------------
 
 /// A parsed file: the header row and the data rows.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Table {
     /// Trimmed header cells, as in the file (possibly empty strings).
     pub headers: Vec<String>,
@@ -490,13 +490,62 @@ pub struct Table {
 
 /// One data row. Rows may be shorter or longer than the header row (Excel drops trailing empty cells on some
 /// exports); a missing cell reads as empty.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Row {
     /// 1-based physical line where the record starts in the file (the header is line 1), as the volunteer's
     /// text editor would number it; Excel's row number differs only when cells contain line breaks.
     pub line: usize,
-    /// Trimmed cells.
-    pub cells: Vec<String>,
+    /// The trimmed cells, one after the other: one allocation per row instead of one per cell (a million rows of
+    /// a dozen cells were twelve million strings to allocate while parsing and to free afterwards).
+    text: String,
+    /// Where each cell ends in `text`.
+    ends: Vec<u32>,
+}
+
+impl Row {
+    /// A row of these (already trimmed) cells; `None` if they add up to 4 GB or more.
+    pub fn new<'a, I>(line: usize, cells: I) -> Option<Row>
+    where
+        I: IntoIterator<Item = &'a str>,
+        I::IntoIter: Clone,
+    {
+        let cells = cells.into_iter();
+        let len = cells.clone().map(str::len).sum();
+        let mut row = Row { line, text: String::with_capacity(len), ends: Vec::with_capacity(cells.size_hint().0) };
+        for cell in cells {
+            row.text.push_str(cell);
+            row.ends.push(u32::try_from(row.text.len()).ok()?);
+        }
+        Some(row)
+    }
+
+    /// The cells, in order.
+    pub fn cells(&self) -> impl ExactSizeIterator<Item = &str> + Clone + '_ {
+        let mut start = 0;
+        self.ends.iter().map(move |&end| {
+            let end = end as usize;
+            // Always there: `new` appended each cell whole.
+            let cell = self.text.get(start..end).unwrap_or_default();
+            start = end;
+            cell
+        })
+    }
+
+    /// The `i`-th cell, if the row has one.
+    pub fn cell(&self, i: usize) -> Option<&str> {
+        let end = *self.ends.get(i)? as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        self.text.get(start..end)
+    }
+
+    /// How many cells the row has.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
 }
 
 /// Why a file cannot be read at all (row-level problems are [`validate_row`]'s).
@@ -578,7 +627,7 @@ fn parse_in(text: &str, delimiter: u8, parts: usize) -> Result<Table, ImportErro
         records.extend(piece?);
     }
     let mut records = records.into_iter();
-    let headers = records.next().ok_or(ImportError::Empty)?.cells;
+    let headers = records.next().ok_or(ImportError::Empty)?.cells().map(str::to_owned).collect();
     let rows: Vec<Row> = records.collect();
     if rows.is_empty() {
         return Err(ImportError::HeaderOnly);
@@ -615,9 +664,11 @@ fn parse_records(
         if record.iter().all(|cell| cell.trim().is_empty()) {
             continue;
         }
-        let cells: Vec<String> = record.iter().map(|cell| cell.trim().to_owned()).collect();
         let offset = record.position().map_or(0, |p| p.byte() as usize);
-        rows.push(Row { line: lines.record_line(text, from + offset), cells });
+        let line = lines.record_line(text, from + offset);
+        let row = Row::new(line, record.iter().map(str::trim))
+            .ok_or_else(|| ImportError::Malformed { line, reason: "ligne de plus de 4 Go.".to_owned() })?;
+        rows.push(row);
     }
     Ok(rows)
 }
@@ -769,7 +820,7 @@ pub fn validate_row(mapping: &[Field], row: &Row) -> Result<Candidate, Vec<Strin
     let mut values: [Vec<&str>; Field::ALL.len()] = Default::default();
     // Fields with a non-empty cell, even one refused below.
     let mut filled = [false; Field::ALL.len()];
-    for (&field, cell) in mapping.iter().zip(&row.cells) {
+    for (&field, cell) in mapping.iter().zip(row.cells()) {
         if field == Field::Ignore {
             continue;
         }
@@ -1145,7 +1196,7 @@ pub fn rejected_rows_csv(headers: &[String], rejected: &[(Row, Vec<String>)]) ->
     };
     let width = rejected
         .iter()
-        .map(|(row, _)| if original < headers.len() { original } else { row.cells.len() })
+        .map(|(row, _)| if original < headers.len() { original } else { row.len() })
         .fold(original, usize::max);
 
     let mut out = String::from("\u{FEFF}");
@@ -1154,7 +1205,7 @@ pub fn rejected_rows_csv(headers: &[String], rejected: &[(Row, Vec<String>)]) ->
     for (row, errors) in rejected {
         let line = row.line.to_string();
         let errors = errors.join(" ; ");
-        let cells = (0..width).map(|i| row.cells.get(i).map_or("", String::as_str));
+        let cells = (0..width).map(|i| row.cell(i).unwrap_or_default());
         write_csv_record(&mut out, cells.chain([line.as_str(), errors.as_str()]));
     }
     out
@@ -1194,7 +1245,16 @@ mod tests {
     }
 
     fn row(line: usize, cells: &[&str]) -> Row {
-        Row { line, cells: strings(cells) }
+        Row::new(line, cells.iter().copied()).unwrap()
+    }
+
+    #[test]
+    fn a_row_keeps_its_cells_in_one_piece() {
+        let r = row(7, &["Hélène", "", "d'Œuf", "", "Lyon 4e"]);
+        assert_eq!(r.cells().collect::<Vec<_>>(), ["Hélène", "", "d'Œuf", "", "Lyon 4e"]);
+        assert_eq!((r.line, r.len(), r.cell(2), r.cell(3), r.cell(5)), (7, 5, Some("d'Œuf"), Some(""), None));
+        assert!(row(1, &[]).is_empty());
+        assert_eq!(row(1, &[""]).cells().collect::<Vec<_>>(), [""]);
     }
 
     /// decode → sniff → parse, as the upload handler does.
@@ -1299,9 +1359,9 @@ mod tests {
         let table = parse(text, b';').unwrap();
         assert_eq!(table.rows.len(), 2);
         assert_eq!(table.rows[0].line, 2);
-        assert_eq!(table.rows[0].cells[1], "première ligne\r\ndeuxième ligne\r\ntroisième");
+        assert_eq!(table.rows[0].cell(1).unwrap(), "première ligne\r\ndeuxième ligne\r\ntroisième");
         assert_eq!(table.rows[1].line, 5, "the record after a 3-line cell starts on line 5");
-        assert_eq!(table.rows[1].cells, strings(&["Martin", "ok"]));
+        assert_eq!(table.rows[1].cells().collect::<Vec<_>>(), ["Martin", "ok"]);
     }
 
     #[test]
@@ -1330,8 +1390,8 @@ mod tests {
     fn doubled_quotes_and_trimming() {
         let text = "Nom,Surnom\n  Dupont  ,\"Jean \"\"le Grand\"\"\"\n\"Martin, Léa\",\"\"\n";
         let table = parse(text, b',').unwrap();
-        assert_eq!(table.rows[0].cells, strings(&["Dupont", "Jean \"le Grand\""]));
-        assert_eq!(table.rows[1].cells, strings(&["Martin, Léa", ""]));
+        assert_eq!(table.rows[0].cells().collect::<Vec<_>>(), ["Dupont", "Jean \"le Grand\""]);
+        assert_eq!(table.rows[1].cells().collect::<Vec<_>>(), ["Martin, Léa", ""]);
     }
 
     #[test]
@@ -1346,8 +1406,8 @@ mod tests {
     #[test]
     fn ragged_rows_are_accepted() {
         let table = parse("a;b;c\n1\n1;2;3;4\n", b';').unwrap();
-        assert_eq!(table.rows[0].cells, strings(&["1"]));
-        assert_eq!(table.rows[1].cells, strings(&["1", "2", "3", "4"]));
+        assert_eq!(table.rows[0].cells().collect::<Vec<_>>(), ["1"]);
+        assert_eq!(table.rows[1].cells().collect::<Vec<_>>(), ["1", "2", "3", "4"]);
     }
 
     #[test]
@@ -1493,7 +1553,7 @@ mod tests {
         assert!(err.to_string().starts_with("Fichier illisible à la ligne 3 : "));
         // A quote in the middle of a cell is an ordinary character, as for the csv crate.
         let table = parse("Nom;Taille\nDupont;5\" et demi\n", b';').unwrap();
-        assert_eq!(table.rows[0].cells[1], "5\" et demi");
+        assert_eq!(table.rows[0].cell(1).unwrap(), "5\" et demi");
     }
 
     #[test]
@@ -2029,7 +2089,7 @@ mod tests {
         // A list pasted by mistake.
         let many: Vec<String> = (0..12).map(|i| format!("p{i}@x.fr")).collect();
         let mapping = vec![Email; many.len()];
-        let errors = validate_row(&mapping, &Row { line: 2, cells: many }).unwrap_err();
+        let errors = validate_row(&mapping, &Row::new(2, many.iter().map(String::as_str)).unwrap()).unwrap_err();
         assert_eq!(errors, ["trop d'adresses e-mail (11 au plus)"]);
     }
 
@@ -2088,8 +2148,8 @@ mod tests {
         let table = read(csv.as_bytes()).unwrap();
         assert_eq!(table.headers.len(), 6);
         assert_eq!(table.rows[0].line, 2);
-        assert_eq!(table.rows[0].cells[0], "'=cmd|' /C calc'!A0");
-        assert_eq!(table.rows[0].cells[5], "adresse e-mail invalide : « x » ; téléphone invalide : « 12 »");
+        assert_eq!(table.rows[0].cell(0).unwrap(), "'=cmd|' /C calc'!A0");
+        assert_eq!(table.rows[0].cell(5).unwrap(), "adresse e-mail invalide : « x » ; téléphone invalide : « 12 »");
     }
 
     #[test]

@@ -51,7 +51,7 @@ pub fn read(bytes: Vec<u8>) -> Result<(Table, Preview)> {
         },
         mapping: csv_import::guess_mapping(&table.headers),
         headers: table.headers.clone(),
-        sample: table.rows.iter().take(5).map(|r| r.cells.clone()).collect(),
+        sample: table.rows.iter().take(5).map(|r| r.cells().map(str::to_owned).collect()).collect(),
         rows: table.rows.len(),
     };
     Ok((table, preview))

@@ -616,14 +616,15 @@ pub async fn validate(db: &Db, federation_id: i64, input: &PersonInput) -> Resul
     ];
     // Further addresses and phones are more e-mail and phone cells: the row's first is the person's first.
     let mut mapping = FIELDS.to_vec();
-    let mut cells: Vec<String> = cells.iter().map(|c| c.to_string()).collect();
+    let mut cells: Vec<&str> = cells.iter().map(|c| c.as_str()).collect();
     for (field, text) in [(Field::Email, &input.other_emails), (Field::Phone, &input.other_phones)] {
         for entry in contacts::split_entries(text) {
             mapping.push(field);
-            cells.push(entry.to_string());
+            cells.push(entry);
         }
     }
-    let row = csv_import::Row { line: 1, cells };
+    let row = csv_import::Row::new(1, cells)
+        .ok_or_else(|| Error::Invalid("Les champs du formulaire sont trop longs.".into()))?;
     let (candidate, mut problems) = match csv_import::validate_row(&mapping, &row) {
         Ok(c) => (Some(c), Vec::new()),
         Err(p) => (None, p),
