@@ -452,11 +452,14 @@ impl Db {
                     .acquire_timeout(Duration::from_secs(30))
                     .after_connect(|conn, _meta| {
                         Box::pin(async move {
-                            // WAL lets readers run beside the single writer; FULL makes each commit durable
-                            // (consent, send state and audit rows must survive a power cut); secure_delete
-                            // overwrites erased people's data instead of leaving it in free pages.
+                            // 8 KB pages for a new file (set before anything is written; a no-op on an existing
+                            // one): a million-contact import took 12.9 s on average instead of 14.0 s in alternating
+                            // runs (fewer pages to split, log and copy back), for the same instructions. WAL lets
+                            // readers run beside the single writer; FULL makes each commit durable (consent, send
+                            // state and audit rows must survive a power cut); secure_delete overwrites erased
+                            // people's data instead of leaving it in free pages.
                             conn.execute(
-                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                                "PRAGMA page_size = 8192; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
                                  PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
                                  PRAGMA secure_delete = ON;",
                             )
