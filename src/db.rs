@@ -453,7 +453,7 @@ impl Db {
                     .after_connect(|conn, _meta| {
                         Box::pin(async move {
                             // 8 KB pages for a new file (set before anything is written; a no-op on an existing
-                            // one): a million-contact import took 12.9 s on average instead of 14.0 s in alternating
+                            // one): a million-contact import took 12.8 s on average instead of 14.0 s in alternating
                             // runs (fewer pages to split, log and copy back), for the same instructions. WAL lets
                             // readers run beside the single writer; FULL makes each commit durable (consent, send
                             // state and audit rows must survive a power cut); secure_delete overwrites erased
