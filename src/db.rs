@@ -621,6 +621,35 @@ mod tests {
         assert_eq!(versions, sorted, "versions must be increasing and unique");
     }
 
+    #[tokio::test]
+    async fn a_new_sqlite_file_gets_8_kb_pages_and_an_old_one_keeps_its_own() {
+        let dir = std::env::temp_dir().join(format!("terrain-pages-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let page_size = |db: Db| async move {
+            let size: i64 = sqlx::query_scalar("PRAGMA page_size").fetch_one(&db.pool).await.unwrap();
+            let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&db.pool).await.unwrap();
+            db.pool.close().await;
+            (size, mode)
+        };
+        let new = dir.join("new.db");
+        let db = Db::connect(&format!("sqlite://{}", new.display())).await.unwrap();
+        db.migrate().await.unwrap();
+        assert_eq!(page_size(db).await, (8192, "wal".to_string()));
+        // Reopened, still 8 KB.
+        let db = Db::connect(&format!("sqlite://{}", new.display())).await.unwrap();
+        assert_eq!(page_size(db).await, (8192, "wal".to_string()));
+        // A file made with 4 KB pages before this default keeps them, and works.
+        let old = dir.join("old.db");
+        {
+            let conn = rusqlite::Connection::open(&old).unwrap();
+            conn.execute_batch("PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; CREATE TABLE t (a);").unwrap();
+        }
+        let db = Db::connect(&format!("sqlite://{}", old.display())).await.unwrap();
+        db.migrate().await.unwrap();
+        assert_eq!(page_size(db).await, (4096, "wal".to_string()));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn migration_files_on_disk_are_all_embedded() {
         for (dir, list) in [("migrations/sqlite", SQLITE_MIGRATIONS), ("migrations/postgres", POSTGRES_MIGRATIONS)] {
