@@ -521,14 +521,8 @@ impl Row {
 
     /// The cells, in order.
     pub fn cells(&self) -> impl ExactSizeIterator<Item = &str> + Clone + '_ {
-        let mut start = 0;
-        self.ends.iter().map(move |&end| {
-            let end = end as usize;
-            // Always there: `new` appended each cell whole.
-            let cell = self.text.get(start..end).unwrap_or_default();
-            start = end;
-            cell
-        })
+        // Always there: `new` appended each cell whole.
+        (0..self.len()).map(|i| self.cell(i).unwrap_or_default())
     }
 
     /// The `i`-th cell, if the row has one.
