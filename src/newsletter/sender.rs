@@ -708,16 +708,22 @@ async fn send_batch(
         tasks.push(tokio::spawn(async move {
             let mut conn = conn;
             let mut done = Vec::new();
-            let (mut html, mut text, mut out) = (String::new(), String::new(), Vec::new());
-            loop {
-                let next = queue.lock().expect("queue").next();
-                let Some(r) = next else { break };
-                limiter.wait().await;
-                let email = r.email.clone().unwrap_or_default();
-                let (return_path, subject) = ctx.message(&r, &email, &mut html, &mut text, &mut out, false);
-                let outcome = match &ctx.outbox_only {
-                    Some(db) => to_outbox(db, &email, &subject, &text, &html).await,
-                    None => send_one(&ctx, &mut conn, &r, &return_path, &email, &out).await,
+            let (mut html, mut text, mut spare) = (String::new(), String::new(), Vec::new());
+            let mut current = prepare(&ctx, &queue, &limiter, &mut html, &mut text, Vec::new()).await;
+            while let Some(cur) = current.take() {
+                let (outcome, next) = match &ctx.outbox_only {
+                    Some(db) => {
+                        let outcome = to_outbox(db, &cur.email, &cur.subject, &text, &html).await;
+                        (outcome, prepare(&ctx, &queue, &limiter, &mut html, &mut text, cur.out).await)
+                    }
+                    None => {
+                        // The next message is ready before this one's final dot, which carries its envelope.
+                        let buf = std::mem::take(&mut spare);
+                        let next = prepare(&ctx, &queue, &limiter, &mut html, &mut text, buf).await;
+                        let outcome = send_one(&ctx, &mut conn, &cur, next.as_ref()).await;
+                        spare = cur.out;
+                        (outcome, next)
+                    }
                 };
                 match &outcome {
                     Outcome::Sent => errors.store(0, Ordering::Relaxed),
@@ -726,7 +732,8 @@ async fn send_batch(
                     }
                     Outcome::Skipped(_) => {}
                 }
-                done.push((r.person_id, outcome));
+                done.push((cur.r.person_id, outcome));
+                current = next;
             }
             (conn, done)
         }));
@@ -743,14 +750,35 @@ async fn send_batch(
     outcomes
 }
 
-async fn send_one(
+/// A recipient's message, rendered and ready to go.
+struct Ready {
+    r: Recipient,
+    email: String,
+    return_path: String,
+    subject: String,
+    out: Vec<u8>,
+}
+
+/// Takes the next recipient from the batch, waits for the rate limit and renders its message into `out`.
+async fn prepare(
     ctx: &Context,
-    conn: &mut Option<Connection>,
-    r: &Recipient,
-    return_path: &str,
-    email: &str,
-    message: &[u8],
-) -> Outcome {
+    queue: &std::sync::Mutex<std::vec::IntoIter<Recipient>>,
+    limiter: &Limiter,
+    html: &mut String,
+    text: &mut String,
+    mut out: Vec<u8>,
+) -> Option<Ready> {
+    let r = queue.lock().expect("queue").next()?;
+    limiter.wait().await;
+    let email = r.email.clone().unwrap_or_default();
+    let (return_path, subject) = ctx.message(&r, &email, html, text, &mut out, false);
+    Some(Ready { r, email, return_path, subject, out })
+}
+
+/// Sends `m` over the task's connection (connecting first if needed); `next`, when known, is announced with the
+/// final dot (see [`Connection::send_then`]).
+async fn send_one(ctx: &Context, conn: &mut Option<Connection>, m: &Ready, next: Option<&Ready>) -> Outcome {
+    let r = &m.r;
     if conn.as_ref().is_none_or(Connection::is_broken) {
         match Connection::connect(&ctx.smtp).await {
             Ok(c) => *conn = Some(c),
@@ -760,12 +788,12 @@ async fn send_one(
     let c = conn.as_mut().expect("connected");
     let campaign = ctx.campaign.id;
     let handed = std::sync::atomic::AtomicBool::new(false);
-    let result = c
-        .send(return_path, email, message, || {
-            ctx.journal.mark(campaign, r.person_id, true);
-            handed.store(true, Ordering::Relaxed);
-        })
-        .await;
+    let next = next.map(|n| smtp::Next { from: &n.return_path, to: &n.email, message: &n.out });
+    let hook = || {
+        ctx.journal.mark(campaign, r.person_id, true);
+        handed.store(true, Ordering::Relaxed);
+    };
+    let result = c.send_then(&m.return_path, &m.email, &m.out, hook, next).await;
     match result {
         Ok(_) => Outcome::Sent,
         Err(SmtpError::Uncertain(e)) => {
@@ -777,7 +805,8 @@ async fn send_one(
                 // Refused after the final dot: not handed over after all.
                 ctx.journal.mark(campaign, r.person_id, false);
             }
-            if c.is_broken() || c.reset().await.is_err() {
+            // A transaction left open is reset by the next send; a broken connection is replaced.
+            if c.is_broken() {
                 *conn = None;
             }
             if e.is_permanent() { Outcome::Failed(e.to_string()) } else { retry_or_fail(r, e.to_string()) }

@@ -1,6 +1,6 @@
 """A real SMTP server (aiosmtpd) that stores each message byte for byte, as the client sent it, in a Maildir
 (`DIR/new`), with the envelope prepended as X-Envelope-From / X-Envelope-To headers (outside any DKIM signature).
-A recipient starting with "refuse" gets a 550, one starting with "later" a 451 (try again). Usage: raw_smtp_sink.py PORT DIR"""
+Announces PIPELINING. A recipient starting with "refuse" gets a 550, one starting with "later" a 451 (try again). Usage: raw_smtp_sink.py PORT DIR"""
 import asyncio
 import itertools
 import os
@@ -17,6 +17,11 @@ counter = itertools.count()
 
 
 class Handler:
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        # The sender then writes each final dot together with the next message's envelope (RFC 2920).
+        session.host_name = hostname
+        return responses[:1] + ["250-PIPELINING"] + responses[1:]
+
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address.lower().startswith("refuse"):
             return "550 5.1.1 no such user"
