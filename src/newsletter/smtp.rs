@@ -414,10 +414,18 @@ impl Connection {
             }
         }
 
-        // Commit point. Nothing is awaited between the hook and the write of the dot.
+        // Commit point. Nothing is awaited between the hook and the write of the dot; on plain TCP the dot's
+        // `send` is the first system call after the hook.
         let limit = self.timeout;
         before_commit();
-        let (stream, tail) = (&mut self.stream, &self.tail);
+        let sent = match self.send_now(&self.tail) {
+            Ok(n) => n,
+            Err(e) => {
+                self.broken = true;
+                return Err(SmtpError::Uncertain(format!("writing the final dot: {e}")));
+            }
+        };
+        let (stream, tail) = (&mut self.stream, &self.tail[sent..]);
         let dot = async {
             stream.write_all(tail).await?;
             stream.flush().await
@@ -623,6 +631,21 @@ impl Connection {
             self.broken = true;
             SmtpError::Transient(format!("sending to server: {e}"))
         })
+    }
+
+    /// On plain TCP under Linux, sends what the socket takes at once, without waiting; 0 otherwise (the caller
+    /// writes the rest through the stream).
+    fn send_now(&self, data: &[u8]) -> std::io::Result<usize> {
+        #[cfg(target_os = "linux")]
+        if let Stream::Plain(tcp) = self.stream.get_ref() {
+            let send = || socket2::SockRef::from(tcp).send_with_flags(data, libc::MSG_NOSIGNAL);
+            return match tcp.try_io(tokio::io::Interest::WRITABLE, send) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(0),
+                result => result,
+            };
+        }
+        let _ = data;
+        Ok(0)
     }
 
     /// Writes the body in `wbuf`. On plain TCP under Linux, with MSG_MORE: the kernel holds it until the final dot
