@@ -14,9 +14,6 @@
 //! recipients become `uncertain`, shown to staff, never silently resent nor skipped.
 //! A run lasts about a minute, then queues itself again, so no job outlives its lease in the job queue.
 
-use std::collections::HashSet;
-use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -32,6 +29,7 @@ use super::{bounce, mime, render, tracking};
 use crate::config::{Config, SmtpSecurity};
 use crate::db::{Backend, Db, now};
 use crate::jobs::{self, Job, Runner};
+use journal::{Journal, read_journal};
 
 /// How long one run sends before it queues itself again.
 const RUN_SECONDS: u64 = 50;
@@ -51,113 +49,6 @@ impl Identity {
     fn column(&self) -> String {
         format!("{}|{}|{}", self.host, self.pid, self.journal_name)
     }
-}
-
-/// The journal of one run: lines `campaign person` (handed to the server) and `-campaign person` (refused after
-/// all, so not handed over), stored into a shared memory mapping of the file. A store into the page cache outlives
-/// the process as a `write` would, and it is not a system call: the final dot's `send` is the very next one, so a
-/// SIGKILL can only fall between the two during a few instructions, not during a whole `write` (a kill that
-/// arrives during a system call takes effect when it returns). Unused space is zeros; a line is read back only
-/// when it is whole (ends with a newline and holds no zero byte), so a line cut by a kill counts as not written.
-struct Journal {
-    path: PathBuf,
-    map: std::sync::Mutex<JournalMap>,
-}
-
-struct JournalMap {
-    file: File,
-    mmap: memmap2::MmapMut,
-    /// Bytes used.
-    len: usize,
-}
-
-/// The journal's first size; it doubles when full (a batch of 1,000 needs at most 84 KB).
-const JOURNAL_BYTES: usize = 64 * 1024;
-
-impl JournalMap {
-    /// Appends zeros up to `size` bytes with `write`, so that the disk space exists (a store into a hole that the
-    /// file system cannot fill would kill the process with SIGBUS), and maps the whole file.
-    fn map(file: File, len: usize, size: usize) -> anyhow::Result<JournalMap> {
-        let current = file.metadata()?.len() as usize;
-        if current < size {
-            (&file).write_all(&vec![0; size - current])?;
-        }
-        // SAFETY: the file is this run's own (its name holds the pid and a random part), never truncated while
-        // mapped; recovery only reads journals of runs that are over.
-        let mmap = unsafe { memmap2::MmapMut::map_mut(&file)? };
-        Ok(JournalMap { file, mmap, len })
-    }
-}
-
-impl Journal {
-    fn create(dir: &Path, name: &str) -> anyhow::Result<Journal> {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create the spool directory {}", dir.display()))?;
-        let path = dir.join(name);
-        let file = OpenOptions::new().create(true).read(true).append(true).open(&path)?;
-        let map = JournalMap::map(file, 0, JOURNAL_BYTES).with_context(|| format!("journal {}", path.display()))?;
-        Ok(Journal { path, map: std::sync::Mutex::new(map) })
-    }
-
-    /// Stores one line; no system call unless the journal has to grow.
-    fn mark(&self, campaign: i64, person: i64, handed: bool) {
-        let mut line = [0u8; 48];
-        let mut cursor = std::io::Cursor::new(&mut line[..]);
-        let _ = if handed { writeln!(cursor, "{campaign} {person}") } else { writeln!(cursor, "-{campaign} {person}") };
-        let n = cursor.position() as usize;
-        let mut j = self.map.lock().expect("journal");
-        if j.len + n > j.mmap.len() {
-            let (len, size) = (j.len, j.mmap.len() * 2);
-            let file = match j.file.try_clone() {
-                Ok(f) => f,
-                Err(e) => return tracing::error!(error = %e, "journal write failed"),
-            };
-            match JournalMap::map(file, len, size) {
-                Ok(bigger) => *j = bigger,
-                Err(e) => return tracing::error!(error = %e, "journal write failed"),
-            }
-        }
-        let at = j.len;
-        j.mmap[at..at + n].copy_from_slice(&line[..n]);
-        j.len += n;
-        // The line is in memory before whatever the caller does next (the dot's system call).
-        std::sync::atomic::compiler_fence(Ordering::SeqCst);
-    }
-
-    /// Forgets the lines of a recorded batch: zeros over them (a line half cleared by a kill holds a zero byte).
-    fn truncate(&self) {
-        let mut j = self.map.lock().expect("journal");
-        let len = j.len;
-        j.mmap[..len].fill(0);
-        j.len = 0;
-    }
-}
-
-/// The (campaign, person) pairs a journal says were handed to the server.
-fn read_journal(path: &Path) -> HashSet<(i64, i64)> {
-    let bytes = std::fs::read(path).unwrap_or_default();
-    let mut handed = HashSet::new();
-    let mut lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
-    lines.pop(); // after the last newline: nothing, zeros, or a line cut short
-    for line in lines {
-        let Ok(line) = std::str::from_utf8(line) else { continue };
-        if line.contains('\0') {
-            continue;
-        }
-        let (cancel, rest) = match line.strip_prefix('-') {
-            Some(r) => (true, r),
-            None => (false, line),
-        };
-        let mut parts = rest.split(' ');
-        let (Some(Ok(c)), Some(Ok(p))) = (parts.next().map(str::parse), parts.next().map(str::parse)) else {
-            continue;
-        };
-        if cancel {
-            handed.remove(&(c, p));
-        } else {
-            handed.insert((c, p));
-        }
-    }
-    handed
 }
 
 /// Resolves the recipients of `campaign_id` left `sending` by senders that are gone.
@@ -919,53 +810,6 @@ async fn record(db: &Db, campaign_id: i64, outcomes: &[(i64, Outcome)]) -> anyho
     Ok(())
 }
 
+mod journal;
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn temp_dir(tag: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("terrain-journal-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        dir
-    }
-
-    #[test]
-    fn the_journal_reads_back_whole_lines_through_growth_and_truncation() {
-        let dir = temp_dir("lines");
-        let j = Journal::create(&dir, "j.log").unwrap();
-        j.mark(7, 1, true);
-        j.mark(7, 2, true);
-        j.mark(7, 2, false);
-        assert_eq!(read_journal(&j.path), HashSet::from([(7, 1)]));
-
-        // A batch is recorded: its lines are gone, the next ones are read alone.
-        j.truncate();
-        assert!(read_journal(&j.path).is_empty());
-        // Past the first size: the journal grows and keeps every line.
-        let n = 5_000;
-        for p in 0..n {
-            j.mark(i64::MAX, p, true);
-        }
-        assert!(std::fs::metadata(&j.path).unwrap().len() as usize > JOURNAL_BYTES);
-        let handed = read_journal(&j.path);
-        assert_eq!(handed.len(), n as usize);
-        assert!(handed.contains(&(i64::MAX, n - 1)));
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn a_line_cut_short_or_half_cleared_counts_as_not_written() {
-        let dir = temp_dir("cut");
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("j.log");
-        // "3 12" whole; "3 45" cut before its newline; a line whose start was zeroed; zeros after.
-        let mut bytes = b"3 12\n\0\0\0 99\n-\x003 12\n3 45".to_vec();
-        bytes.extend_from_slice(&[0; 100]);
-        std::fs::write(&path, &bytes).unwrap();
-        assert_eq!(read_journal(&path), HashSet::from([(3, 12)]));
-        // The text journals of earlier versions read the same.
-        std::fs::write(&path, b"3 12\n3 13\n-3 13\n").unwrap();
-        assert_eq!(read_journal(&path), HashSet::from([(3, 12)]));
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-}
+mod tests;
