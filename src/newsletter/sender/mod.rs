@@ -175,7 +175,7 @@ struct Context {
     return_domain: String,
     return_prefix: String,
     unsubscribe_mailto_domain: String,
-    dkim: Option<DkimSigner>,
+    dkim: Option<Arc<DkimSigner>>,
     smtp: smtp::SmtpConfig,
     /// Demo without an SMTP server: messages go to the outbox page instead (not crash-proof; demo only).
     outbox_only: Option<Db>,
@@ -231,10 +231,7 @@ impl Context {
         } else {
             let pem = std::fs::read_to_string(&n.dkim_key_file)
                 .with_context(|| format!("cannot read the DKIM key {}", n.dkim_key_file))?;
-            Some(
-                DkimSigner::from_pem(&n.dkim_domain, &n.dkim_selector, &pem)
-                    .map_err(|e| anyhow::anyhow!("DKIM: {e}"))?,
-            )
+            Some(DkimSigner::shared(&n.dkim_domain, &n.dkim_selector, &pem).map_err(|e| anyhow::anyhow!("DKIM: {e}"))?)
         };
         let return_domain = if n.bounce_domain.is_empty() { domain.clone() } else { n.bounce_domain.clone() };
         let list_name: String = sqlx::query_scalar("SELECT name FROM mailing_lists WHERE id = $1")
@@ -276,7 +273,7 @@ impl Context {
         })
     }
 
-    /// The complete message for one recipient; returns its return path and subject.
+    /// The complete message for one recipient, not yet DKIM-signed; returns its return path and subject.
     fn message(
         &self,
         r: &Recipient,
@@ -338,9 +335,6 @@ impl Context {
             extra_headers: &extra,
         };
         mime::build(&env, text, html, out);
-        if let Some(dkim) = &self.dkim {
-            dkim.sign_prepend(out);
-        }
         (bounce::verp_address(&self.key, &self.return_prefix, &self.return_domain, c, person), subject)
     }
 }
@@ -473,6 +467,9 @@ pub async fn send_test(runner: &Runner, campaign_id: i64, to: &str, first_name: 
     };
     let (mut html, mut text, mut out) = (String::new(), String::new(), Vec::new());
     let (return_path, subject) = ctx.message(&r, to, &mut html, &mut text, &mut out, true);
+    if let Some(dkim) = &ctx.dkim {
+        dkim.sign_prepend(&mut out);
+    }
     let result = match &ctx.outbox_only {
         Some(db) => match to_outbox(db, to, &subject, &text, &html).await {
             Outcome::Sent => Ok(()),
@@ -654,6 +651,8 @@ async fn send_batch(
         let conn = slot.take();
         let (ctx, queue, limiter, errors) = (ctx.clone(), queue.clone(), limiter.clone(), errors.clone());
         tasks.push(tokio::spawn(async move {
+            // Signing batches wait for this task's messages while it lives.
+            let _signing = ctx.dkim.as_ref().and_then(|d| d.producer());
             let mut conn = conn;
             let mut done = Vec::new();
             let (mut html, mut text, mut spare) = (String::new(), String::new(), Vec::new());
@@ -720,6 +719,9 @@ async fn prepare(
     limiter.wait().await;
     let email = r.email.clone().unwrap_or_default();
     let (return_path, subject) = ctx.message(&r, &email, html, text, &mut out, false);
+    if let Some(dkim) = &ctx.dkim {
+        dkim.sign_prepend_batched(&mut out).await;
+    }
     Some(Ready { r, email, return_path, subject, out })
 }
 
