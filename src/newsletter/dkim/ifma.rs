@@ -171,13 +171,15 @@ fn square_columns<const BASE: usize>(a: &Num, t: &mut Wide) {
     let mut c = [_mm512_setzero_si512(); L];
     rep20!(I, {
         let ai = ld(&a.0[I]);
-        for j in I + 1..L {
-            if (BASE..BASE + L).contains(&(I + j)) {
-                c[I + j - BASE] = _mm512_madd52lo_epu64(c[I + j - BASE], ai, ld(&a.0[j]));
-            }
-            if (BASE..BASE + L).contains(&(I + j + 1)) {
-                c[I + j + 1 - BASE] = _mm512_madd52hi_epu64(c[I + j + 1 - BASE], ai, ld(&a.0[j]));
-            }
+        // Products a_I·a_j (j > I) whose low half lands in these columns (I + j), then whose high half does
+        // (I + j + 1): constant bounds, so that the loops unroll with the columns in registers.
+        let from = |k: usize| if I + 1 > BASE.saturating_sub(k) { I + 1 } else { BASE - k };
+        let to = |k: usize| if BASE + L - k < L { BASE + L - k } else { L };
+        for j in from(I)..to(I) {
+            c[I + j - BASE] = _mm512_madd52lo_epu64(c[I + j - BASE], ai, ld(&a.0[j]));
+        }
+        for j in from(I + 1)..to(I + 1) {
+            c[I + j + 1 - BASE] = _mm512_madd52hi_epu64(c[I + j + 1 - BASE], ai, ld(&a.0[j]));
         }
     });
     for x in &mut c {
@@ -621,7 +623,7 @@ fn add_words(a: &[u64; 32], b: &[u64; 16]) -> [u64; 32] {
         let (s1, c1) = o.overflowing_add(if i < 16 { b[i] } else { 0 });
         let (s2, c2) = s1.overflowing_add(carry);
         *o = s2;
-        carry = u64::from(c1 || c2);
+        carry = u64::from(c1) | u64::from(c2);
     }
     out
 }

@@ -7,7 +7,9 @@
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{KeyPair, RSA_PKCS1_SHA256, RsaKeyPair};
 use ring::digest;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
+#[cfg(target_arch = "x86_64")]
+use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 #[cfg(target_arch = "x86_64")]
 mod batch;
@@ -46,7 +48,9 @@ pub struct DkimSigner {
     key: RsaKeyPair,
     rng: SystemRandom,
     /// The private key's DER, for the batch signer (built at its first use).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     der: Vec<u8>,
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pkcs8: bool,
     #[cfg(target_arch = "x86_64")]
     batch: OnceLock<Option<batch::Batcher>>,
@@ -162,7 +166,7 @@ impl DkimSigner {
 
     /// Registers a task that signs messages one after the other with
     /// [`sign_prepend_batched`](Self::sign_prepend_batched), so that batches wait for its next one.
-    pub fn producer(&self) -> Option<impl Drop + Send + use<>> {
+    pub fn producer(&self) -> Option<impl Send + use<>> {
         #[cfg(target_arch = "x86_64")]
         return self.batcher().map(batch::Batcher::producer);
         #[cfg(not(target_arch = "x86_64"))]
@@ -280,6 +284,7 @@ fn finish_header(mut header: Vec<u8>, signature: &[u8]) -> Vec<u8> {
 
 /// The nine integers of a PKCS#1 RSAPrivateKey (version, n, e, d, p, q, dp, dq, qinv), from its DER or from a
 /// PKCS#8 PrivateKeyInfo holding one; None if the structure is not that.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 fn rsa_parts(der: &[u8], pkcs8: bool) -> Option<[&[u8]; 9]> {
     /// (tag, content, rest)
     fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
