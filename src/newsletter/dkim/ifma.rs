@@ -43,10 +43,6 @@ struct Num([[u64; LANES]; L]);
 #[derive(Clone, Copy)]
 struct Row([u64; LANES]);
 
-/// A double-length number per lane (a square before its reduction).
-#[repr(C, align(64))]
-struct Wide([[u64; LANES]; 2 * L]);
-
 impl Num {
     const ZERO: Num = Num([[0; LANES]; L]);
 
@@ -106,6 +102,14 @@ macro_rules! rep20 {
 /// < 2n, so results feed further multiplications without a final subtraction.
 #[target_feature(enable = "avx512f,avx512ifma")]
 fn amm(a: &Num, b: &Num, m: &Modulus) -> Num {
+    let mut out = Num::ZERO;
+    amm_to(a, b, m, &mut out);
+    out
+}
+
+/// [`amm`] into `out` (the exponentiation's loop ping-pongs between two numbers instead of copying results).
+#[target_feature(enable = "avx512f,avx512ifma")]
+fn amm_to(a: &Num, b: &Num, m: &Modulus, out: &mut Num) {
     let zero = _mm512_setzero_si512();
     let k0 = ld(&m.k0.0);
     let mut acc = [zero; 2 * L];
@@ -131,7 +135,7 @@ fn amm(a: &Num, b: &Num, m: &Modulus) -> Num {
         let carry = _mm512_srli_epi64::<52>(acc[I]);
         acc[I + 1] = _mm512_add_epi64(acc[I + 1], carry);
     });
-    normalize(&acc[L..])
+    normalize(&acc[L..], out);
 }
 
 /// Almost Montgomery squaring: a²/R mod n, as [`amm`] with the same bounds, in three quarters of its work. The
@@ -139,18 +143,29 @@ fn amm(a: &Num, b: &Num, m: &Modulus) -> Num {
 /// registers, then reduced.
 #[target_feature(enable = "avx512f,avx512ifma")]
 fn ams(a: &Num, m: &Modulus) -> Num {
+    let mut out = Num::ZERO;
+    ams_to(a, m, &mut out);
+    out
+}
+
+#[target_feature(enable = "avx512f,avx512ifma")]
+fn ams_to(a: &Num, m: &Modulus, out: &mut Num) {
     let zero = _mm512_setzero_si512();
-    let mut t = Wide([[0; LANES]; 2 * L]);
-    square_columns::<0>(a, &mut t);
-    square_columns::<L>(a, &mut t);
-    // The columns enter the registers as the reduction reaches them (all forty at once would not fit).
+    // The square's 40 columns, left uninitialised (both calls write all of them).
+    let mut t = core::mem::MaybeUninit::<[V; 2 * L]>::uninit();
+    let columns = t.as_mut_ptr().cast::<V>();
+    square_columns::<0>(a, columns);
+    square_columns::<L>(a, columns);
+    // SAFETY: column k < 40 was written above. Volatile, so that the columns enter the registers as the reduction
+    // reaches them (all forty at once would not fit).
+    let column = |k: usize| unsafe { core::ptr::read_volatile(columns.add(k)) };
     let mut acc = [zero; 2 * L];
     for k in 0..L {
-        acc[k] = ld(&t.0[k]);
+        acc[k] = column(k);
     }
     let k0 = ld(&m.k0.0);
     rep20!(I, {
-        acc[I + L] = ld(&t.0[I + L]);
+        acc[I + L] = column(I + L);
         let y = _mm512_madd52lo_epu64(zero, acc[I], k0);
         for j in 0..L {
             acc[I + j] = _mm512_madd52lo_epu64(acc[I + j], ld(&m.n.0[j]), y);
@@ -162,12 +177,12 @@ fn ams(a: &Num, m: &Modulus) -> Num {
         let carry = _mm512_srli_epi64::<52>(acc[I]);
         acc[I + 1] = _mm512_add_epi64(acc[I + 1], carry);
     });
-    normalize(&acc[L..])
+    normalize(&acc[L..], out);
 }
 
-/// Columns BASE..BASE+20 of a², not normalized.
+/// Columns BASE..BASE+20 of a², not normalized, written to `columns` (40 vectors).
 #[target_feature(enable = "avx512f,avx512ifma")]
-fn square_columns<const BASE: usize>(a: &Num, t: &mut Wide) {
+fn square_columns<const BASE: usize>(a: &Num, columns: *mut V) {
     let mut c = [_mm512_setzero_si512(); L];
     rep20!(I, {
         let ai = ld(&a.0[I]);
@@ -193,28 +208,29 @@ fn square_columns<const BASE: usize>(a: &Num, t: &mut Wide) {
         }
     });
     for (k, &x) in c.iter().enumerate() {
-        st(&mut t.0[BASE + k], x);
+        // SAFETY: `columns` has room for 40 vectors, aligned (an array of them).
+        unsafe { core::ptr::write(columns.add(BASE + k), x) };
     }
 }
 
 /// Carries limbs of up to 64 bits into 52-bit limbs.
 #[target_feature(enable = "avx512f")]
-fn normalize(limbs: &[V]) -> Num {
+fn normalize(limbs: &[V], out: &mut Num) {
     let mask = _mm512_set1_epi64(MASK as i64);
-    let mut out = Num::ZERO;
     let mut c = _mm512_setzero_si512();
     for (j, &limb) in limbs.iter().enumerate() {
         let t = _mm512_add_epi64(limb, c);
         c = _mm512_srli_epi64::<52>(t);
         st(&mut out.0[j], _mm512_and_si512(t, mask));
     }
-    out
 }
 
 #[target_feature(enable = "avx512f")]
 fn add(a: &Num, b: &Num) -> Num {
     let sums: [V; L] = std::array::from_fn(|j| _mm512_add_epi64(ld(&a.0[j]), ld(&b.0[j])));
-    normalize(&sums)
+    let mut out = Num::ZERO;
+    normalize(&sums, &mut out);
+    out
 }
 
 /// a − b with the borrow out of the top limb per lane (1 where a < b).
@@ -266,11 +282,13 @@ fn pow_secret(x: &Num, exp: &[[u64; 16]; LANES], m: &Modulus, one: &Num) -> Num 
     for t in 2..16 {
         table[t] = amm(&table[t - 1], x, m);
     }
-    let mut acc = *one;
+    let (mut first, mut second) = (*one, Num::ZERO);
+    let (mut acc, mut spare) = (&mut first, &mut second);
     for w in (0..256).rev() {
         if w != 255 {
             for _ in 0..4 {
-                acc = ams(&acc, m);
+                ams_to(acc, m, spare);
+                std::mem::swap(&mut acc, &mut spare);
             }
         }
         let mut idx = Row([0; LANES]);
@@ -289,9 +307,10 @@ fn pow_secret(x: &Num, exp: &[[u64; 16]; LANES], m: &Modulus, one: &Num) -> Num 
         for j in 0..L {
             st(&mut s.0[j], sel[j]);
         }
-        acc = amm(&acc, &s, m);
+        amm_to(acc, &s, m, spare);
+        std::mem::swap(&mut acc, &mut spare);
     }
-    acc
+    *acc
 }
 
 /// Lanes 0-3 and 4-7 swapped.
