@@ -9,8 +9,8 @@
 //!
 //! Each signature is verified with the public exponent before it is returned (a fault in one half of the CRT would
 //! otherwise reveal the key), and a signature that does not verify is not returned: the caller signs that message
-//! with aws-lc instead. The key is also checked against aws-lc when it is loaded (same signatures, byte for byte:
-//! PKCS#1 v1.5 is deterministic), see [`super::batch`].
+//! with aws-lc instead. The key is also checked against aws-lc at its first use (same signature, byte for byte:
+//! PKCS#1 v1.5 is deterministic), see `DkimSigner::batcher`.
 //!
 //! Side channels: the exponentiation is a fixed 4-bit window whose table is read whole at each step (the secret
 //! exponent selects lanes with masks, not addresses), every multiplication does the same work whatever the values,
@@ -335,7 +335,7 @@ pub struct Blinding {
 /// An RSA-2048 key prepared for batch signing.
 pub struct Key {
     m: Modulus,
-    /// R mod n, R² mod n, R³ mod n (R = 2^1040), per lane.
+    /// R, R² and R³ (R = 2^1040) modulo each lane's prime.
     one: Num,
     rr: Num,
     rrr: Num,
@@ -403,7 +403,12 @@ impl Key {
         }
         let minus2 = |m: &[u64; 16]| {
             let mut x = *m;
-            x[0] -= 2; // odd primes > 2^1023: no borrow
+            let mut borrow = 2;
+            for w in &mut x {
+                let (d, b) = w.overflowing_sub(borrow);
+                *w = d;
+                borrow = u64::from(b);
+            }
             x
         };
         let mut exp = [[0; 16]; LANES];
