@@ -116,3 +116,39 @@ async fn signs_in_batches_from_many_tasks() {
     }
     assert!(!ifma::supported() || signer.batcher().is_some());
 }
+
+/// A wrong CRT half (here a corrupted dq, as a fault would give) never leaves the signer: the signatures fail their
+/// check with the public exponent and come back as None (the caller then signs with aws-lc). Keys this code does
+/// not handle are refused.
+#[test]
+fn faulty_halves_are_not_returned() {
+    if !ifma::supported() {
+        return;
+    }
+    let pem = generated_pem();
+    let (_, der) = parse_pem(&pem).unwrap();
+    let p = rsa_parts(&der, true).unwrap();
+    let mut dq = p[7].to_vec();
+    *dq.last_mut().unwrap() ^= 4;
+    let key = ifma::Key::new(&ifma::Parts { n: p[1], e: p[2], p: p[4], q: p[5], dp: p[6], dq: &dq, qinv: p[8] })
+        .expect("the structure is valid");
+    let sigs = key.sign(&mut key.blinding(), &[[1; 32], [2; 32], [3; 32]]);
+    assert_eq!(sigs, vec![None, None, None]);
+
+    // p and q swapped (p·q still n, but qinv is then wrong): refused or caught, never a wrong signature.
+    if let Some(key) =
+        ifma::Key::new(&ifma::Parts { n: p[1], e: p[2], p: p[5], q: p[4], dp: p[7], dq: p[6], qinv: p[8] })
+    {
+        assert_eq!(key.sign(&mut key.blinding(), &[[1; 32]]), vec![None]);
+    }
+    // Not the modulus of these primes, or not 2048 bits: refused.
+    let mut n = p[1].to_vec();
+    *n.last_mut().unwrap() ^= 2;
+    assert!(
+        ifma::Key::new(&ifma::Parts { n: &n, e: p[2], p: p[4], q: p[5], dp: p[6], dq: p[7], qinv: p[8] }).is_none()
+    );
+    assert!(
+        ifma::Key::new(&ifma::Parts { n: &p[1][..200], e: p[2], p: p[4], q: p[5], dp: p[6], dq: p[7], qinv: p[8] })
+            .is_none()
+    );
+}
