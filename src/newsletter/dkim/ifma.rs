@@ -114,28 +114,33 @@ fn amm_to(a: &Num, b: &Num, m: &Modulus, out: &mut Num) {
     let k0 = ld(&m.k0.0);
     let mut acc = [zero; 2 * L];
     rep20!(I, {
-        let bi = ld(&b.0[I]);
-        for j in 0..L {
-            acc[I + j] = _mm512_madd52lo_epu64(acc[I + j], ld(&a.0[j]), bi);
-        }
-        for j in 0..L - 1 {
-            acc[I + j + 1] = _mm512_madd52hi_epu64(acc[I + j + 1], ld(&a.0[j]), bi);
-        }
-        let top = I + L;
-        acc[top] = _mm512_madd52hi_epu64(acc[top], ld(&a.0[L - 1]), bi);
-        let y = _mm512_madd52lo_epu64(zero, acc[I], k0);
-        for j in 0..L {
-            acc[I + j] = _mm512_madd52lo_epu64(acc[I + j], ld(&m.n.0[j]), y);
-        }
-        for j in 0..L - 1 {
-            acc[I + j + 1] = _mm512_madd52hi_epu64(acc[I + j + 1], ld(&m.n.0[j]), y);
-        }
-        acc[top] = _mm512_madd52hi_epu64(acc[top], ld(&m.n.0[L - 1]), y);
-        // The low 52 bits of acc[I] are now zero: its carry moves up.
-        let carry = _mm512_srli_epi64::<52>(acc[I]);
-        acc[I + 1] = _mm512_add_epi64(acc[I + 1], carry);
+        mac_row::<I>(&mut acc, a, ld(&b.0[I]));
+        reduce_column::<I>(&mut acc, m, k0);
     });
     normalize(&acc[L..], out);
+}
+
+/// acc[I..=I+20] += x·s: one row of a product, low halves in place, high halves one column up.
+#[target_feature(enable = "avx512f,avx512ifma")]
+#[inline]
+fn mac_row<const I: usize>(acc: &mut [V; 2 * L], x: &Num, s: V) {
+    for j in 0..L {
+        acc[I + j] = _mm512_madd52lo_epu64(acc[I + j], ld(&x.0[j]), s);
+    }
+    for j in 0..L {
+        acc[I + j + 1] = _mm512_madd52hi_epu64(acc[I + j + 1], ld(&x.0[j]), s);
+    }
+}
+
+/// Montgomery step at column I: adds the multiple of n that clears the column's low 52 bits, then carries the
+/// column into the next one.
+#[target_feature(enable = "avx512f,avx512ifma")]
+#[inline]
+fn reduce_column<const I: usize>(acc: &mut [V; 2 * L], m: &Modulus, k0: V) {
+    let y = _mm512_madd52lo_epu64(_mm512_setzero_si512(), acc[I], k0);
+    mac_row::<I>(acc, &m.n, y);
+    let carry = _mm512_srli_epi64::<52>(acc[I]);
+    acc[I + 1] = _mm512_add_epi64(acc[I + 1], carry);
 }
 
 /// Almost Montgomery squaring: a²/R mod n, as [`amm`] with the same bounds, in three quarters of its work. The
@@ -166,16 +171,7 @@ fn ams_to(a: &Num, m: &Modulus, out: &mut Num) {
     let k0 = ld(&m.k0.0);
     rep20!(I, {
         acc[I + L] = column(I + L);
-        let y = _mm512_madd52lo_epu64(zero, acc[I], k0);
-        for j in 0..L {
-            acc[I + j] = _mm512_madd52lo_epu64(acc[I + j], ld(&m.n.0[j]), y);
-        }
-        for j in 0..L - 1 {
-            acc[I + j + 1] = _mm512_madd52hi_epu64(acc[I + j + 1], ld(&m.n.0[j]), y);
-        }
-        acc[I + L] = _mm512_madd52hi_epu64(acc[I + L], ld(&m.n.0[L - 1]), y);
-        let carry = _mm512_srli_epi64::<52>(acc[I]);
-        acc[I + 1] = _mm512_add_epi64(acc[I + 1], carry);
+        reduce_column::<I>(&mut acc, m, k0);
     });
     normalize(&acc[L..], out);
 }
@@ -424,7 +420,7 @@ impl Key {
             let mut t = [0u64; 17];
             t[..16].copy_from_slice(&p);
             let doubled = shl_small(&t);
-            limbs52_wide(&doubled)
+            limbs52(&doubled)
         };
         Some(Key {
             m: Modulus { n: Num::halves(&p52, &q52), k0: k0s },
@@ -463,7 +459,7 @@ impl Key {
         // The encoded messages, each in its two lanes, in Montgomery form (from the 2,080-bit split lo + hi·R).
         let (mut lo, mut hi) = (Num::ZERO, Num::ZERO);
         for (slot, digest) in digests.iter().enumerate() {
-            let (l, h) = split(&words_exact(&pkcs1_sha256(digest)));
+            let (l, h) = split(&words::<32>(&pkcs1_sha256(digest)).expect("256 bytes are 32 words"));
             for lane in [slot, slot + BATCH] {
                 lo.set_lane(lane, &l);
                 hi.set_lane(lane, &h);
@@ -566,33 +562,23 @@ fn words<const N: usize>(be: &[u8]) -> Option<[u64; N]> {
     Some(out)
 }
 
-fn words_exact(be: &[u8; 256]) -> [u64; 32] {
-    words::<32>(be).expect("256 bytes fit 32 words")
-}
-
 fn one_word() -> [u64; 16] {
     let mut x = [0; 16];
     x[0] = 1;
     x
 }
 
-/// 1024-bit words to 20 limbs of 52 bits.
-fn limbs52(x: &[u64; 16]) -> [u64; L] {
-    let mut wide = [0u64; 17];
-    wide[..16].copy_from_slice(x);
-    limbs52_wide(&wide)
+/// Limb j (52 bits) of a little-endian number.
+fn limb52(x: &[u64], j: usize) -> u64 {
+    let (w, off) = (j * 52 / 64, j * 52 % 64);
+    let lo = x.get(w).map_or(0, |v| v >> off);
+    let hi = if off > 12 { x.get(w + 1).map_or(0, |v| v << (64 - off)) } else { 0 };
+    (lo | hi) & MASK
 }
 
-fn limbs52_wide(x: &[u64; 17]) -> [u64; L] {
-    std::array::from_fn(|j| {
-        let bit = j * 52;
-        let (w, off) = (bit / 64, bit % 64);
-        let mut v = x[w] >> off;
-        if off > 12 && w + 1 < 17 {
-            v |= x[w + 1] << (64 - off);
-        }
-        v & MASK
-    })
+/// The low 1,040 bits of a number as 20 limbs of 52 bits.
+fn limbs52(x: &[u64]) -> [u64; L] {
+    std::array::from_fn(|j| limb52(x, j))
 }
 
 /// 20 limbs of 52 bits (a number below 2^1024) to 16 words.
@@ -611,19 +597,7 @@ fn from52(x: &[u64; L]) -> [u64; 16] {
 
 /// A 2048-bit number as (x mod 2^1040, x >> 1040) in 52-bit limbs.
 fn split(x: &[u64; 32]) -> ([u64; L], [u64; L]) {
-    let limb = |j: usize| {
-        let bit = j * 52;
-        let (w, off) = (bit / 64, bit % 64);
-        if w >= 32 {
-            return 0;
-        }
-        let mut v = x[w] >> off;
-        if off > 12 && w + 1 < 32 {
-            v |= x[w + 1] << (64 - off);
-        }
-        v & MASK
-    };
-    (std::array::from_fn(limb), std::array::from_fn(|j| limb(j + L)))
+    (limbs52(x), std::array::from_fn(|j| limb52(x, j + L)))
 }
 
 fn mul(a: &[u64; 16], b: &[u64; 16]) -> [u64; 32] {

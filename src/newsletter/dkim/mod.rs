@@ -129,8 +129,7 @@ impl DkimSigner {
     /// Returns the folded "DKIM-Signature: …\r\n" header to prepend to `message`
     /// (a CRLF message as built by `mime::build`), timestamped now.
     pub fn sign(&self, message: &[u8]) -> Vec<u8> {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        self.sign_at(message, now)
+        self.sign_at(message, crate::db::now().max(0) as u64)
     }
 
     /// Signs and inserts the DKIM-Signature header at the start of `message`.
@@ -149,19 +148,24 @@ impl DkimSigner {
     /// Like [`sign_prepend`](Self::sign_prepend), the signature made in a batch with other tasks' messages where
     /// the processor allows it (see [`ifma`]); the task should hold a [`producer`](Self::producer) meanwhile.
     pub async fn sign_prepend_batched(&self, message: &mut Vec<u8>) {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        let (header, data) = self.unsigned_header(message, now);
+        let (header, data) = self.unsigned_header(message, crate::db::now().max(0) as u64);
+        let batched = self.sign_batched(&data).await;
+        let signature = match &batched {
+            Some(signature) => signature.to_vec(),
+            None => self.sign_data(&data),
+        };
+        message.splice(0..0, finish_header(header, &signature));
+    }
+
+    /// The batch signer's signature of `data`, if it has one (see [`sign_prepend_batched`](Self::sign_prepend_batched)).
+    async fn sign_batched(&self, data: &[u8]) -> Option<[u8; 256]> {
         #[cfg(target_arch = "x86_64")]
         if let Some(batch) = self.batcher() {
-            let digest = digest::digest(&digest::SHA256, &data);
-            let digest: [u8; 32] = digest.as_ref().try_into().expect("SHA-256 is 32 bytes");
-            if let Some(signature) = batch.sign(digest).await {
-                message.splice(0..0, finish_header(header, &signature));
-                return;
-            }
+            let digest = digest::digest(&digest::SHA256, data);
+            return batch.sign(digest.as_ref().try_into().expect("SHA-256 is 32 bytes")).await;
         }
-        let signature = self.sign_data(&data);
-        message.splice(0..0, finish_header(header, &signature));
+        let _ = data;
+        None
     }
 
     /// Registers a task that signs messages one after the other with
